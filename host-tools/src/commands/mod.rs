@@ -1,0 +1,3 @@
+pub mod doctor;
+pub mod initramfs;
+pub mod kernel;

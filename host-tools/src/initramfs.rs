@@ -1,0 +1,1 @@
+//! initramfs packing (placeholder).

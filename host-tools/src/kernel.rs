@@ -1,0 +1,1 @@
+//! Kernel build (owned by the kernel helper; placeholder).

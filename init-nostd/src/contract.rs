@@ -1,0 +1,76 @@
+//! Names, paths, defaults and log markers of the boot contract (`DESIGN.md`, "Boot contract").
+
+/// ISO 9660 volume ID of the boot media, and the label stage 1 tries first.
+pub const MEDIA_LABEL: &[u8] = b"K1OS";
+/// Label of the persistent data partition (ext4).
+pub const DATA_LABEL: &[u8] = b"K1OS-DATA";
+
+/// Root image on the media (`k1os.image` default).
+pub const DEFAULT_IMAGE: &[u8] = b"/system.squashfs";
+/// Stage 2 (`init=` default).
+pub const DEFAULT_INIT: &[u8] = b"/sbin/init";
+/// Seconds to wait for media and data devices (`k1os.timeout` default).
+pub const DEFAULT_TIMEOUT_S: u32 = 15;
+/// Size of the tmpfs upper layer in RAM mode (`k1os.ramsize` default).
+pub const DEFAULT_RAMSIZE: &[u8] = b"50%";
+
+/// Overlay upper and work directories at the root of the data partition: the
+/// original K1OS layout, so existing data partitions keep working.
+pub const DATA_UPPER_DIR: &str = "upper";
+pub const DATA_WORK_DIR: &str = "work";
+
+/// Where stage 2 finds what stage 1 set up.
+pub const RUN_DIR: &str = "/run/k1os";
+pub const RUN_MEDIA: &str = "/run/k1os/media";
+pub const RUN_LOWER: &str = "/run/k1os/lower";
+pub const RUN_DATA: &str = "/run/k1os/data";
+pub const RUN_RAM: &str = "/run/k1os/ram";
+/// `toram` copy of the image (a tmpfs of its own, so the media can go).
+pub const RUN_TORAM: &str = "/run/k1os/toram";
+/// `key=value` lines: mode, media, data, image, timings.
+pub const RUN_BOOT_FILE: &str = "/run/k1os/boot";
+/// Where the overlay root is assembled inside the initramfs before `switch_root`.
+pub const NEW_ROOT: &str = "/newroot";
+
+/// Every stage-1 log line starts with this, on the console and in `/dev/kmsg`.
+pub const LOG_PREFIX: &str = "k1os-init: ";
+/// Logged (followed by the stage-2 path) right before `execve` of stage 2.
+pub const MARKER_EXEC: &str = "k1os-init: exec ";
+/// Printed by stage 2 once its services are started.
+pub const MARKER_STAGE2_READY: &str = "k1os: stage 2 ready";
+/// The kernel's line right before it runs `/init`.
+pub const MARKER_KERNEL_RUN_INIT: &str = "Run /init as init process";
+/// Prefix of stage 1's fatal-error line.
+pub const MARKER_FATAL: &str = "k1os-init: FATAL: ";
+
+/// Kernel command-line keys.
+pub mod key {
+    pub const MODE: &[u8] = b"k1os.mode";
+    pub const DATA: &[u8] = b"k1os.data";
+    pub const MEDIA: &[u8] = b"k1os.media";
+    pub const IMAGE: &[u8] = b"k1os.image";
+    pub const TIMEOUT: &[u8] = b"k1os.timeout";
+    pub const TORAM: &[u8] = b"k1os.toram";
+    pub const RAMSIZE: &[u8] = b"k1os.ramsize";
+    pub const DEBUG: &[u8] = b"k1os.debug";
+    pub const ONFAIL: &[u8] = b"k1os.onfail";
+    pub const INIT: &[u8] = b"init";
+    pub const QUIET: &[u8] = b"quiet";
+    /// The original K1OS spellings: `nopersist` = `k1os.mode=ram`,
+    /// `persist=/dev/…` = `k1os.data=/dev/…`.
+    pub const LEGACY_NOPERSIST: &[u8] = b"nopersist";
+    pub const LEGACY_PERSIST: &[u8] = b"persist";
+    /// Prefix that makes a key ours (unknown ones are reported).
+    pub const NAMESPACE: &[u8] = b"k1os.";
+}
+
+/// Keys of `/run/k1os/boot`.
+pub mod boot_file {
+    pub const MODE: &str = "mode";
+    pub const MEDIA: &str = "media";
+    pub const DATA: &str = "data";
+    pub const IMAGE: &str = "image";
+    pub const INIT: &str = "init";
+    /// Prefix of the per-phase timing keys (`time_us.<phase>`).
+    pub const TIME_PREFIX: &str = "time_us.";
+}
