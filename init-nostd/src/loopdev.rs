@@ -1,0 +1,72 @@
+//! Attaching the root image to a loop device, read-only.
+
+use linux_raw_sys::loop_device as lo;
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::error::{Context, Error, Result};
+use crate::path::PathBuf;
+use crate::sys;
+
+const STEP: &str = "attach the image to a loop device";
+/// Another opener can take the free loop device between our two calls: retry.
+const ATTEMPTS: u32 = 8;
+
+/// Attaches `image` (an open, read-only file) to a free loop device, read-only
+/// and auto-clearing (it detaches when its last user, the mount, goes away).
+/// Returns `/dev/loopN`.
+///
+/// `LOOP_CTL_GET_FREE` + `LOOP_CONFIGURE` (kernel ≥ 5.8, one atomic call), with
+/// the older `LOOP_SET_FD` + `LOOP_SET_STATUS64` when the kernel says `EINVAL`.
+pub fn attach(image: BorrowedFd<'_>) -> Result<PathBuf> {
+    let control = rustix::fs::open(c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+        .step(STEP, b"/dev/loop-control")?;
+    let mut last = Errno::BUSY;
+    for _ in 0..ATTEMPTS {
+        // SAFETY: LOOP_CTL_GET_FREE takes no argument; the free index is the result.
+        let index = unsafe { sys::ioctl(control.as_fd(), lo::LOOP_CTL_GET_FREE, 0) }.step(STEP, b"/dev/loop-control")?;
+        let mut digits = [0u8; 10];
+        let node = PathBuf::join(&[b"/dev/loop", decimal(index as u32, &mut digits)]).step(STEP, b"/dev/loop")?;
+        let device = rustix::fs::open(node.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .step(STEP, node.bytes())?;
+        match configure(device.as_fd(), image) {
+            Ok(()) => return Ok(node),
+            Err(e @ (Errno::BUSY | Errno::AGAIN)) => last = e,
+            Err(e) => return Err(Error::sys(STEP, node.bytes(), e)),
+        }
+    }
+    Err(Error::sys(STEP, b"/dev/loop-control", last))
+}
+
+fn configure(device: BorrowedFd<'_>, image: BorrowedFd<'_>) -> core::result::Result<(), Errno> {
+    use rustix::fd::AsRawFd;
+    // SAFETY: all-zero is a valid `loop_config` (plain integers and arrays).
+    let mut config: lo::loop_config = unsafe { core::mem::zeroed() };
+    config.fd = image.as_raw_fd() as u32;
+    config.info.lo_flags = lo::LO_FLAGS_READ_ONLY as u32 | lo::LO_FLAGS_AUTOCLEAR as u32;
+    // SAFETY: LOOP_CONFIGURE reads a `struct loop_config`, which `config` is and
+    // which outlives the call.
+    match unsafe { sys::ioctl(device, lo::LOOP_CONFIGURE, &raw const config as usize) } {
+        Err(Errno::INVAL) => {}
+        other => return other.map(drop),
+    }
+    // Kernels before 5.8: the device is read-only because `image` was opened read-only.
+    // SAFETY: LOOP_SET_FD takes the backing file descriptor as an integer.
+    unsafe { sys::ioctl(device, lo::LOOP_SET_FD, image.as_raw_fd() as usize) }?;
+    // SAFETY: LOOP_SET_STATUS64 reads a `struct loop_info64`, which `config.info` is.
+    unsafe { sys::ioctl(device, lo::LOOP_SET_STATUS64, &raw const config.info as usize) }.map(drop)
+}
+
+/// `n` in decimal, written into `buf`.
+pub fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Handing over to stage 2: check it, move the virtual filesystems, empty the
+//! initramfs, make the new root `/`, exec.
+//!
+//! `pivot_root(2)` does not work from the initramfs (its root is the kernel's
+//! rootfs), so this is busybox `switch_root`'s sequence: delete the initramfs
+//! contents (it is RAM that would otherwise stay allocated forever), then
+//! `MS_MOVE` the new root over `/` and `chroot` into it.
+
+use core::convert::Infallible;
+use core::ffi::CStr;
+use linux_raw_sys::general::{RAMFS_MAGIC, TMPFS_MAGIC};
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, ResolveFlags};
+use rustix::mount::MountFlags;
+
+use crate::error::{Context, Error, Result};
+use crate::log::Bytes;
+use crate::path::PathBuf;
+use crate::{info, sys};
+
+/// Mount points stage 1 moves into the new root. They must exist in the image:
+/// creating them through the overlay would write them to the data partition.
+pub const MOVED_MOUNTS: [&CStr; 4] = [c"/dev", c"/proc", c"/sys", c"/run"];
+/// Directory depth the initramfs cleanup descends (the initramfs is shallow).
+const MAX_DEPTH: u32 = 16;
+/// The environment stage 2 starts with: the one the kernel gives `/init`,
+/// without the command-line words it adds.
+const STAGE2_ENV: [&CStr; 2] = [c"HOME=/", c"TERM=linux"];
+
+/// Checks, before anything is destroyed, that `init` exists in `new_root`, is a
+/// regular file and executable (symlinks resolved inside the new root, as they
+/// will be after the switch), and that the mount points to move exist.
+pub fn check_stage2(new_root: &CStr, init: &[u8]) -> Result<()> {
+    const STEP: &str = "check stage 2 in the new root";
+    let root = rustix::fs::open(new_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .step(STEP, new_root.to_bytes())?;
+    let relative = PathBuf::join(&[b".", init]).step(STEP, init)?;
+    let file = rustix::fs::openat2(root.as_fd(), relative.as_cstr(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT)
+        .step(STEP, init)?;
+    let st = rustix::fs::fstat(&file).step(STEP, init)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(Error::msg(STEP, init, "is not a regular file"));
+    }
+    if st.st_mode & 0o111 == 0 {
+        return Err(Error::msg(STEP, init, "is not executable"));
+    }
+    for dir in MOVED_MOUNTS {
+        let relative = &dir.to_bytes_with_nul()[1..];
+        let relative = CStr::from_bytes_with_nul(relative).unwrap_or_default();
+        match rustix::fs::statat(root.as_fd(), relative, AtFlags::empty()) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+            Ok(_) => return Err(Error::msg(STEP, dir.to_bytes(), "is not a directory in the root image")),
+            Err(e) => return Err(Error::sys(STEP, dir.to_bytes(), e)),
+        }
+    }
+    Ok(())
+}
+
+/// Moves `/dev`, `/proc`, `/sys`, `/run` (with `/run/k1os/*`) into `new_root`.
+pub fn move_mounts(new_root: &CStr) -> Result<()> {
+    const STEP: &str = "move the virtual filesystems into the new root";
+    for dir in MOVED_MOUNTS {
+        let target = PathBuf::join(&[new_root.to_bytes(), dir.to_bytes()]).step(STEP, dir.to_bytes())?;
+        rustix::mount::mount_move(dir, target.as_cstr()).step(STEP, target.bytes())?;
+    }
+    Ok(())
+}
+
+/// Empties the initramfs, makes `new_root` the root and executes `init`.
+/// Returns only on failure.
+pub fn switch_root(new_root: &CStr, init: &[u8]) -> Result<Infallible> {
+    const STEP: &str = "switch to the new root";
+    let fs = rustix::fs::statfs(c"/").step(STEP, b"/")?;
+    let magic = fs.f_type as u32;
+    if magic != RAMFS_MAGIC && magic != TMPFS_MAGIC {
+        return Err(Error::msg(STEP, b"/", "is not the initramfs (ramfs or tmpfs): refusing to delete it"));
+    }
+    let root = rustix::fs::open(c"/", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(STEP, b"/")?;
+    let root_dev = rustix::fs::fstat(&root).step(STEP, b"/")?.st_dev;
+    delete_contents(root.as_fd(), root_dev, 0);
+    drop(root);
+
+    rustix::process::chdir(new_root).step(STEP, new_root.to_bytes())?;
+    rustix::mount::mount(c".", c"/", c"", MountFlags::MOVE, None).step(STEP, new_root.to_bytes())?;
+    rustix::process::chroot(c".").step(STEP, new_root.to_bytes())?;
+    rustix::process::chdir(c"/").step(STEP, b"/")?;
+
+    let path = PathBuf::join(&[init]).step(STEP, init)?;
+    info!("exec {}", Bytes(init));
+    crate::log::close_kmsg();
+    let argv = [path.as_cstr().as_ptr().cast::<u8>(), core::ptr::null()];
+    let envp = [STAGE2_ENV[0].as_ptr().cast::<u8>(), STAGE2_ENV[1].as_ptr().cast(), core::ptr::null()];
+    let errno = sys::execve(path.as_cstr(), &argv, &envp);
+    Err(Error::sys("execute stage 2", init, errno))
+}
+
+/// Deletes everything below `dir` that is on device `dev`, without following
+/// symlinks and without entering other filesystems (the new root, moved
+/// mounts). Errors are skipped: what cannot be deleted only costs RAM.
+fn delete_contents(dir: BorrowedFd<'_>, dev: u64, depth: u32) {
+    let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 1024];
+    let mut entries = RawDir::new(dir, &mut buf);
+    while let Some(Ok(entry)) = entries.next() {
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        if entry.file_type() != FileType::Directory {
+            let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
+            continue;
+        }
+        let Ok(st) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else { continue };
+        if st.st_dev != dev || depth >= MAX_DEPTH {
+            continue; // a mount point (the new root): not ours to empty
+        }
+        let child = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty());
+        if let Ok(child) = child {
+            delete_contents(child.as_fd(), dev, depth + 1);
+        }
+        let _ = rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR);
+    }
+}
