@@ -74,3 +74,27 @@ pub mod boot_file {
     /// Prefix of the per-phase timing keys (`time_us.<phase>`).
     pub const TIME_PREFIX: &str = "time_us.";
 }
+
+/// Stage 1's phases, in boot order. Each is logged once as
+/// `k1os-init: <phase> (+<µs since start> us): <detail>`, and its time is
+/// written to `/run/k1os/boot` as `time_us.<phase>=<µs>`.
+pub mod phase {
+    /// `/proc`, `/sys`, `/dev`, `/run` mounted.
+    pub const EARLY: &str = "early";
+    /// The boot media mounted and the image found on it.
+    pub const MEDIA: &str = "media";
+    /// The image copied to RAM (`k1os.toram`).
+    pub const TORAM: &str = "toram";
+    /// The image attached to a loop device and mounted.
+    pub const IMAGE: &str = "image";
+    /// The data partition mounted (persistent mode).
+    pub const DATA: &str = "data";
+    /// The tmpfs upper layer mounted (RAM mode).
+    pub const RAM: &str = "ram";
+    /// The overlay root assembled and stage 2 checked.
+    pub const OVERLAY: &str = "overlay";
+    /// Virtual filesystems moved and the initramfs emptied, right before `exec`.
+    pub const SWITCH_ROOT: &str = "switch_root";
+    /// All phases in order, for parsers.
+    pub const ALL: &[&str] = &[EARLY, MEDIA, TORAM, IMAGE, DATA, RAM, OVERLAY, SWITCH_ROOT];
+}

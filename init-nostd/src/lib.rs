@@ -7,4 +7,5 @@
 pub mod choose;
 pub mod cmdline;
 pub mod contract;
+pub mod errno;
 pub mod probe;
