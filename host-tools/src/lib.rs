@@ -4,5 +4,7 @@ pub mod doctor;
 pub mod initramfs;
 pub mod kernel;
 pub mod paths;
+pub mod qemu;
 pub mod run;
+pub mod testimg;
 pub mod ui;
