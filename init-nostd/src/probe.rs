@@ -1,1 +1,494 @@
-//! placeholder
+//! Which filesystem a block device holds, its label and UUID, from its first
+//! [`PROBE_LEN`] bytes: `REFERENCE.md`, "Superblocks". No udev, no blkid in
+//! stage 1; labels and UUIDs come out the way `blkid` shows them (UUIDs
+//! without dashes, lowercase), so what a user copies from `blkid` matches.
+//!
+//! Checked in this order, the first that fits wins:
+//! 1. squashfs: `hsqs` at 0 and version 4 (its magic is at the very start, the
+//!    rest of a squashfs is compressed data that could look like anything);
+//! 2. ext2/3/4: 0xEF53 at 0x438, not an external journal device;
+//! 3. ISO 9660: a primary volume descriptor at 0x8000. Before FAT: a hybrid
+//!    ISO starts with an MBR (0x55AA at 510);
+//! 4. FAT12/16/32: 0x55AA at 510, a sane BIOS parameter block and the `FAT`
+//!    type string, so a disk with only an MBR is not taken for FAT.
+//!
+//! Known gaps, compared with blkid: the Joliet volume name and the FAT
+//! root-directory label entry are not read (blkid prefers them when they
+//! differ; `mkfs.vfat -n`, `mlabel` and `xorriso -V` write matching ones).
+
+use ufmt::{Formatter, uDisplay, uWrite};
+
+/// How many bytes of the device [`probe`] looks at: up to the end of the ISO
+/// 9660 primary volume descriptor (0x8000 + 2048). Fewer (a small device, a
+/// short read) are fine.
+pub const PROBE_LEN: usize = 0x8800;
+
+/// Filesystems stage 1 cares about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsKind {
+    Iso9660,
+    /// ext2, ext3 or ext4 (the ext4 driver mounts all three).
+    Ext4,
+    Squashfs,
+    /// FAT12, FAT16 or FAT32.
+    Vfat,
+}
+
+impl FsKind {
+    /// The filesystem type for `mount(2)`, also what blkid calls it
+    /// (except ext2/ext3, which are mounted as `ext4`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FsKind::Iso9660 => "iso9660",
+            FsKind::Ext4 => "ext4",
+            FsKind::Squashfs => "squashfs",
+            FsKind::Vfat => "vfat",
+        }
+    }
+}
+
+impl uDisplay for FsKind {
+    fn fmt<W: uWrite + ?Sized>(&self, f: &mut Formatter<'_, W>) -> Result<(), W::Error> {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`probe`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub kind: FsKind,
+    label: [u8; 32],
+    label_len: u8,
+    uuid: [u8; 32],
+    uuid_len: u8,
+    /// ext: `s_state` has `EXT2_VALID_FS` (cleanly unmounted, or mounted now).
+    pub ext_state_clean: bool,
+    /// ext: the journal has to be replayed (`INCOMPAT_RECOVER`): even a
+    /// read-only mount writes to the device then.
+    pub ext_needs_recovery: bool,
+}
+
+impl Probe {
+    fn new(kind: FsKind) -> Self {
+        Probe {
+            kind,
+            label: [0; 32],
+            label_len: 0,
+            uuid: [0; 32],
+            uuid_len: 0,
+            ext_state_clean: false,
+            ext_needs_recovery: false,
+        }
+    }
+
+    /// The label as blkid shows it: up to the first NUL, trailing whitespace
+    /// removed; empty if there is none.
+    pub fn label(&self) -> &[u8] {
+        self.label
+            .get(..usize::from(self.label_len))
+            .unwrap_or_default()
+    }
+
+    /// The UUID as blkid shows it without dashes, lowercase; empty if there
+    /// is none (squashfs, an all-zero ext UUID, an unset ISO date).
+    pub fn uuid(&self) -> &[u8] {
+        self.uuid
+            .get(..usize::from(self.uuid_len))
+            .unwrap_or_default()
+    }
+
+    fn with_label(mut self, raw: &[u8]) -> Self {
+        let raw = raw.split(|&c| c == 0).next().unwrap_or_default();
+        let end = raw
+            .iter()
+            .rposition(|c| !matches!(c, b' ' | b'\t'..=b'\r'))
+            .map_or(0, |i| i + 1);
+        for (dst, src) in self
+            .label
+            .iter_mut()
+            .zip(raw.get(..end).unwrap_or_default())
+        {
+            *dst = *src;
+            self.label_len += 1;
+        }
+        self
+    }
+
+    /// `text` is already one digit per character (ISO 9660 dates).
+    fn with_uuid_text(mut self, text: &[u8]) -> Self {
+        for (dst, src) in self.uuid.iter_mut().zip(text) {
+            *dst = src.to_ascii_lowercase();
+            self.uuid_len += 1;
+        }
+        self
+    }
+
+    /// Two lowercase hex digits per byte, in the order given.
+    fn with_uuid_hex(mut self, bytes: impl Iterator<Item = u8>) -> Self {
+        for b in bytes {
+            for nibble in [b >> 4, b & 0xf] {
+                if let Some(dst) = self.uuid.get_mut(usize::from(self.uuid_len)) {
+                    *dst = nibble + if nibble < 10 { b'0' } else { b'a' - 10 };
+                    self.uuid_len += 1;
+                }
+            }
+        }
+        self
+    }
+}
+
+/// Recognises the filesystem at the start of `buf` (the first [`PROBE_LEN`]
+/// bytes of a device, or fewer). `None`: nothing we know, or too short.
+pub fn probe(buf: &[u8]) -> Option<Probe> {
+    squashfs(buf)
+        .or_else(|| ext(buf))
+        .or_else(|| iso9660(buf))
+        .or_else(|| fat(buf))
+}
+
+/// `true` if the UUID of a probe (as [`Probe::uuid`] gives it) is the one the
+/// user wrote in `UUID=…`: dashes do not count, case does not matter.
+pub fn uuid_matches(probe_uuid: &[u8], spec: &[u8]) -> bool {
+    if probe_uuid.is_empty() {
+        return false;
+    }
+    let mut spec = spec.iter().filter(|&&c| c != b'-');
+    let mut ours = probe_uuid.iter();
+    loop {
+        match (ours.next(), spec.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => {}
+            _ => return false,
+        }
+    }
+}
+
+fn array<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
+    buf.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
+fn le16(buf: &[u8], at: usize) -> Option<u16> {
+    array(buf, at).map(u16::from_le_bytes)
+}
+
+fn le32(buf: &[u8], at: usize) -> Option<u32> {
+    array(buf, at).map(u32::from_le_bytes)
+}
+
+fn squashfs(buf: &[u8]) -> Option<Probe> {
+    // s_major at 28: 4 since Linux 2.6.29; older ones the kernel cannot mount.
+    (buf.get(..4)? == b"hsqs" && le16(buf, 28)? == 4).then(|| Probe::new(FsKind::Squashfs))
+}
+
+fn ext(buf: &[u8]) -> Option<Probe> {
+    const STATE_VALID: u16 = 0x1;
+    const INCOMPAT_RECOVER: u32 = 0x4;
+    const INCOMPAT_JOURNAL_DEV: u32 = 0x8;
+    let sb = buf.get(0x400..0x800)?;
+    let incompat = le32(sb, 0x60)?;
+    if le16(sb, 0x38)? != 0xef53 || incompat & INCOMPAT_JOURNAL_DEV != 0 {
+        return None;
+    }
+    let uuid: [u8; 16] = array(sb, 0x68)?;
+    let mut p = Probe::new(FsKind::Ext4).with_label(sb.get(0x78..0x88)?);
+    if uuid != [0; 16] {
+        p = p.with_uuid_hex(uuid.into_iter());
+    }
+    p.ext_state_clean = le16(sb, 0x3a)? & STATE_VALID != 0;
+    p.ext_needs_recovery = incompat & INCOMPAT_RECOVER != 0;
+    Some(p)
+}
+
+fn iso9660(buf: &[u8]) -> Option<Probe> {
+    let pvd = buf.get(0x8000..0x8800)?;
+    if pvd.get(..6)? != b"\x01CD001" {
+        return None;
+    }
+    let p = Probe::new(FsKind::Iso9660).with_label(pvd.get(40..72)?);
+    // blkid (and GRUB) use the modification date, else the creation date:
+    // YYYYMMDDHHMMSScc, then a time-zone byte; all `0` and zone 0 is "unset".
+    let date = [830, 813].into_iter().find_map(|at| {
+        let (digits, zone) = pvd.get(at..at + 17)?.split_at_checked(16)?;
+        let unset = digits.iter().all(|&c| c == b'0') && zone == [0];
+        (digits.iter().all(u8::is_ascii_digit) && !unset).then_some(digits)
+    });
+    Some(match date {
+        Some(digits) => p.with_uuid_text(digits),
+        None => p,
+    })
+}
+
+fn fat(buf: &[u8]) -> Option<Probe> {
+    let bs = buf.get(..512)?;
+    let sector = le16(bs, 0x0b)?;
+    let cluster = *bs.get(0x0d)?;
+    let media = *bs.get(0x15)?;
+    let sane = bs.get(510..512)? == [0x55, 0xaa]
+        && sector.is_power_of_two()
+        && (512..=4096).contains(&sector)
+        && cluster.is_power_of_two()
+        && le16(bs, 0x0e)? != 0 // reserved sectors
+        && *bs.get(0x10)? != 0 // number of FATs
+        && (media == 0xf0 || media >= 0xf8);
+    // FAT32 has no 16-bit FAT size; its extended BPB sits 0x1C bytes later.
+    let ext_bpb = if le16(bs, 0x16)? == 0 { 0x43 } else { 0x27 };
+    if !sane || bs.get(ext_bpb + 0xf..ext_bpb + 0x12)? != b"FAT" {
+        return None;
+    }
+    let label = bs.get(ext_bpb + 4..ext_bpb + 15)?;
+    let serial: [u8; 4] = array(bs, ext_bpb)?;
+    let p = Probe::new(FsKind::Vfat).with_uuid_hex(serial.into_iter().rev());
+    Some(if label == b"NO NAME    " {
+        p
+    } else {
+        p.with_label(label)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
+        buf[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+
+    fn ext4_image(label: &[u8], uuid: [u8; 16], state: u16, incompat: u32) -> Vec<u8> {
+        let mut b = vec![0; PROBE_LEN];
+        put(&mut b, 0x438, &0xef53u16.to_le_bytes());
+        put(&mut b, 0x43a, &state.to_le_bytes());
+        put(&mut b, 0x460, &incompat.to_le_bytes());
+        put(&mut b, 0x468, &uuid);
+        put(&mut b, 0x478, label);
+        b
+    }
+
+    fn iso_image(volume_id: &[u8; 32], created: &[u8; 17], modified: &[u8; 17]) -> Vec<u8> {
+        let mut b = vec![0; PROBE_LEN];
+        // A hybrid ISO's MBR: boot signature, no BPB.
+        put(&mut b, 0, &[0x33, 0xed, 0xfa, 0x8e]);
+        put(&mut b, 510, &[0x55, 0xaa]);
+        put(&mut b, 0x8000, b"\x01CD001\x01");
+        put(&mut b, 0x8028, volume_id);
+        put(&mut b, 0x8000 + 813, created);
+        put(&mut b, 0x8000 + 830, modified);
+        b
+    }
+
+    /// A boot sector as mkfs.vfat writes it; `fat32` moves the extended BPB.
+    fn fat_image(fat32: bool, label: &[u8; 11], serial: [u8; 4]) -> Vec<u8> {
+        let mut b = vec![0; 4096];
+        put(&mut b, 0, &[0xeb, 0x3c, 0x90]);
+        put(&mut b, 3, b"mkfs.fat");
+        put(&mut b, 0x0b, &512u16.to_le_bytes());
+        b[0x0d] = 4;
+        put(&mut b, 0x0e, &4u16.to_le_bytes());
+        b[0x10] = 2;
+        b[0x15] = 0xf8;
+        let ext = if fat32 {
+            put(&mut b, 0x24, &1000u32.to_le_bytes());
+            0x43
+        } else {
+            put(&mut b, 0x16, &32u16.to_le_bytes());
+            0x27
+        };
+        b[ext - 1] = 0x29;
+        put(&mut b, ext, &serial);
+        put(&mut b, ext + 4, label);
+        put(
+            &mut b,
+            ext + 15,
+            if fat32 { b"FAT32   " } else { b"FAT16   " },
+        );
+        put(&mut b, 510, &[0x55, 0xaa]);
+        b
+    }
+
+    fn squashfs_image() -> Vec<u8> {
+        let mut b = vec![0; 96];
+        put(&mut b, 0, b"hsqs");
+        put(&mut b, 28, &4u16.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn ext4_label_uuid_and_state() {
+        let uuid = [
+            0x0b, 0x4a, 0x5c, 0x3e, 0x1f, 0x2d, 0x4e, 0x5f, 0x8a, 0x9b, 0x0c, 0x1d, 0x2e, 0x3f,
+            0x4a, 0x5b,
+        ];
+        let p = probe(&ext4_image(b"K1OS-DATA", uuid, 1, 0x2c2)).unwrap();
+        assert_eq!(p.kind, FsKind::Ext4);
+        assert_eq!(p.label(), b"K1OS-DATA");
+        assert_eq!(p.uuid(), b"0b4a5c3e1f2d4e5f8a9b0c1d2e3f4a5b");
+        assert!(p.ext_state_clean);
+        assert!(!p.ext_needs_recovery);
+
+        let p = probe(&ext4_image(b"", uuid, 0, 0x2c6)).unwrap();
+        assert_eq!(p.label(), b"");
+        assert!(!p.ext_state_clean);
+        assert!(p.ext_needs_recovery);
+
+        // A 16-byte label has no NUL; all-zero UUID means none.
+        let p = probe(&ext4_image(b"0123456789abcdef", [0; 16], 1, 0)).unwrap();
+        assert_eq!(p.label(), b"0123456789abcdef");
+        assert_eq!(p.uuid(), b"");
+
+        // An external journal carries the ext magic but is no filesystem.
+        assert_eq!(probe(&ext4_image(b"", uuid, 1, 0x8)), None);
+    }
+
+    #[test]
+    fn iso9660_hybrid_is_iso_not_fat() {
+        let mut id = [b' '; 32];
+        id[..4].copy_from_slice(b"K1OS");
+        let created = *b"2026112617000000\x04";
+        let modified = *b"2026112617300012\x04";
+        let p = probe(&iso_image(&id, &created, &modified)).unwrap();
+        assert_eq!(p.kind, FsKind::Iso9660);
+        assert_eq!(p.label(), b"K1OS");
+        assert_eq!(p.uuid(), b"2026112617300012");
+
+        // Modification date unset: the creation date is the UUID.
+        let unset = *b"0000000000000000\x00";
+        let p = probe(&iso_image(&id, &created, &unset)).unwrap();
+        assert_eq!(p.uuid(), b"2026112617000000");
+        // Both unset, or not digits: no UUID.
+        assert_eq!(probe(&iso_image(&id, &unset, &unset)).unwrap().uuid(), b"");
+        assert_eq!(
+            probe(&iso_image(&id, &[0; 17], &[0; 17])).unwrap().uuid(),
+            b""
+        );
+
+        // A full 32-character volume ID, and an empty one.
+        let p = probe(&iso_image(&[b'A'; 32], &created, &modified)).unwrap();
+        assert_eq!(p.label(), &[b'A'; 32]);
+        let p = probe(&iso_image(&[b' '; 32], &created, &modified)).unwrap();
+        assert_eq!(p.label(), b"");
+    }
+
+    #[test]
+    fn fat16_and_fat32() {
+        let p = probe(&fat_image(false, b"K1OS       ", [0x34, 0x12, 0xcd, 0xab])).unwrap();
+        assert_eq!(p.kind, FsKind::Vfat);
+        assert_eq!(p.label(), b"K1OS");
+        assert_eq!(p.uuid(), b"abcd1234");
+
+        let p = probe(&fat_image(true, b"MY STICK   ", [0x78, 0x56, 0x34, 0x12])).unwrap();
+        assert_eq!(p.kind, FsKind::Vfat);
+        assert_eq!(p.label(), b"MY STICK");
+        assert_eq!(p.uuid(), b"12345678");
+
+        let p = probe(&fat_image(true, b"NO NAME    ", [1, 2, 3, 4])).unwrap();
+        assert_eq!(p.label(), b"");
+        assert_eq!(p.uuid(), b"04030201");
+    }
+
+    #[test]
+    fn fat_needs_a_sane_boot_sector() {
+        let good = fat_image(false, b"K1OS       ", [1, 2, 3, 4]);
+        assert!(probe(&good).is_some());
+        let broken: &[(usize, &[u8])] = &[
+            (510, &[0, 0]),     // no boot signature
+            (0x0b, &[0, 0]),    // 0 bytes per sector
+            (0x0b, &[0, 3]),    // 768 bytes per sector
+            (0x0b, &[0, 0x20]), // 8192 bytes per sector
+            (0x0d, &[3]),       // 3 sectors per cluster
+            (0x0d, &[0]),
+            (0x0e, &[0, 0]), // no reserved sectors
+            (0x10, &[0]),    // no FAT
+            (0x15, &[0x12]), // media byte
+            (0x36, b"JFS"),  // type string
+        ];
+        for (at, bytes) in broken {
+            let mut b = good.clone();
+            put(&mut b, *at, bytes);
+            assert_eq!(probe(&b), None, "{at:#x} = {bytes:?}");
+        }
+    }
+
+    #[test]
+    fn mbr_only_disk_is_nothing() {
+        // A partition table and boot code, no filesystem on the disk itself.
+        let mut b = vec![0; PROBE_LEN];
+        put(&mut b, 0, &[0xfa, 0x31, 0xc0, 0x8e, 0xd8, 0x8e, 0xd0, 0xbc]);
+        put(
+            &mut b,
+            446,
+            &[0x80, 0, 2, 0, 0x83, 0xfe, 0xff, 0xff, 0, 8, 0, 0],
+        );
+        put(&mut b, 510, &[0x55, 0xaa]);
+        assert_eq!(probe(&b), None);
+        // GRUB's boot.img leaves room for a BPB: zeros there are no FAT either.
+        put(&mut b, 0x36, b"FAT16   ");
+        assert_eq!(probe(&b), None);
+    }
+
+    #[test]
+    fn squashfs() {
+        let p = probe(&squashfs_image()).unwrap();
+        assert_eq!(p.kind, FsKind::Squashfs);
+        assert_eq!((p.label(), p.uuid()), (&b""[..], &b""[..]));
+        let mut v3 = squashfs_image();
+        put(&mut v3, 28, &3u16.to_le_bytes());
+        assert_eq!(probe(&v3), None);
+        // Squashfs data may contain anything, the magic at 0 decides.
+        let mut b = ext4_image(b"X", [1; 16], 1, 0);
+        put(&mut b, 0, &squashfs_image());
+        assert_eq!(probe(&b).unwrap().kind, FsKind::Squashfs);
+    }
+
+    /// Every prefix of every image, and garbage: never a panic, and nothing
+    /// recognised from a buffer too short to hold its superblock.
+    #[test]
+    fn short_buffers_and_garbage() {
+        let mut id = [b' '; 32];
+        id[..4].copy_from_slice(b"K1OS");
+        let images = [
+            ext4_image(b"K1OS-DATA", [7; 16], 1, 0),
+            iso_image(&id, b"2026112617000000\x04", b"2026112617000000\x04"),
+            fat_image(false, b"K1OS       ", [1, 2, 3, 4]),
+            fat_image(true, b"K1OS       ", [1, 2, 3, 4]),
+            squashfs_image(),
+        ];
+        let needed = [0x800, 0x8800, 512, 512, 30];
+        for (image, needed) in images.iter().zip(needed) {
+            assert!(probe(image).is_some());
+            for len in (0..image.len()).step_by(7).chain(needed - 1..needed + 1) {
+                let p = probe(&image[..len]);
+                assert_eq!(p.is_some(), len >= needed, "len {len}");
+            }
+        }
+        assert_eq!(probe(&[]), None);
+        assert_eq!(probe(&[0; PROBE_LEN]), None);
+        assert_eq!(probe(&[0xff; PROBE_LEN]), None);
+        // Pseudo-random bytes.
+        let mut x = 0x2545f4914f6cdd1du64;
+        let noise: Vec<u8> = (0..PROBE_LEN)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for len in (0..noise.len()).step_by(97) {
+            assert_eq!(probe(&noise[..len]), None);
+        }
+    }
+
+    #[test]
+    fn uuid_matching() {
+        let ext = b"0b4a5c3e1f2d4e5f8a9b0c1d2e3f4a5b";
+        assert!(uuid_matches(ext, b"0b4a5c3e-1f2d-4e5f-8a9b-0c1d2e3f4a5b"));
+        assert!(uuid_matches(ext, b"0B4A5C3E-1F2D-4E5F-8A9B-0C1D2E3F4A5B"));
+        assert!(uuid_matches(ext, b"0b4a5c3e1f2d4e5f8a9b0c1d2e3f4a5b"));
+        assert!(!uuid_matches(ext, b"0b4a5c3e-1f2d-4e5f-8a9b-0c1d2e3f4a5"));
+        assert!(!uuid_matches(ext, b"0b4a5c3e-1f2d-4e5f-8a9b-0c1d2e3f4a5b0"));
+        assert!(uuid_matches(b"abcd1234", b"ABCD-1234"));
+        assert!(uuid_matches(b"2026112617000000", b"2026-11-26-17-00-00-00"));
+        assert!(!uuid_matches(b"", b""));
+        assert!(!uuid_matches(b"", b"-"));
+        assert!(!uuid_matches(b"abcd1234", b""));
+    }
+}
