@@ -367,6 +367,17 @@ mod tests {
         assert_eq!(p.label(), b"");
     }
 
+    /// ext wins over a volume descriptor left behind at 0x8000 (mke2fs
+    /// overwrites it in practice; a hybrid ISO has no ext magic at 0x438).
+    #[test]
+    fn ext4_before_iso9660() {
+        let mut id = [b' '; 32];
+        id[..4].copy_from_slice(b"K1OS");
+        let mut b = iso_image(&id, &[0; 17], &[0; 17]);
+        put(&mut b, 0x438, &0xef53u16.to_le_bytes());
+        assert_eq!(probe(&b).unwrap().kind, FsKind::Ext4);
+    }
+
     #[test]
     fn fat16_and_fat32() {
         let p = probe(&fat_image(false, b"K1OS       ", [0x34, 0x12, 0xcd, 0xab])).unwrap();
@@ -490,5 +501,435 @@ mod tests {
         assert!(!uuid_matches(b"", b""));
         assert!(!uuid_matches(b"", b"-"));
         assert!(!uuid_matches(b"abcd1234", b""));
+    }
+}
+
+/// `probe` against filesystems made by the real tools, checked against what
+/// `blkid` reports for the same image. The tools are required: a missing one
+/// fails the test with the Debian package to install. (Unit tests, not
+/// `tests/*.rs`: an integration test makes `cargo test` build the no_std
+/// binary with the dev-dependencies' `std` features, which cannot link.)
+#[cfg(test)]
+mod real_images {
+    use super::{FsKind, PROBE_LEN, Probe, probe, uuid_matches};
+    use crate::choose::{Candidate, media_order};
+    use std::fs::{self, File};
+    use std::io::{Read, Seek, SeekFrom};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// Finds `name` in `PATH` or the sbin directories (not always in a user's
+    /// `PATH`), or fails naming the Debian package that has it.
+    fn tool(name: &str, package: &str) -> PathBuf {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| {
+                panic!(
+                    "`{name}` not found: these tests need it, install the Debian package `{package}`"
+                )
+            })
+    }
+
+    #[test]
+    #[should_panic(expected = "install the Debian package `k1os-nothing`")]
+    fn missing_tool_names_the_package() {
+        tool("k1os-no-such-program", "k1os-nothing");
+    }
+
+    fn run(program: &Path, args: &[&str]) {
+        let out = Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
+        assert!(
+            out.status.success(),
+            "{} {:?} failed ({}):\n{}{}",
+            program.display(),
+            args,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// An empty (sparse) file of `size` bytes.
+    fn blank(path: &Path, size: u64) {
+        File::create(path).unwrap().set_len(size).unwrap();
+    }
+
+    /// The first `PROBE_LEN` bytes from `offset`, as stage 1 reads a device.
+    fn head(path: &Path, offset: usize) -> Vec<u8> {
+        let mut file = File::open(path).unwrap();
+        file.seek(SeekFrom::Start(offset as u64)).unwrap();
+        let mut buf = Vec::new();
+        file.take(PROBE_LEN as u64).read_to_end(&mut buf).unwrap();
+        buf
+    }
+
+    /// One tag from `blkid -p` (low-level probe, no cache); empty if none.
+    fn blkid(path: &Path, tag: &str) -> String {
+        let out = Command::new(tool("blkid", "util-linux"))
+            .args(["-p", "-o", "value", "-s", tag])
+            .arg(path)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end_matches('\n')
+            .to_string()
+    }
+
+    /// Probes `path`, checks kind and label, and that type, label and UUID agree
+    /// with blkid's.
+    fn check(path: &Path, kind: FsKind, label: &str) -> Probe {
+        let p =
+            probe(&head(path, 0)).unwrap_or_else(|| panic!("{}: not recognised", path.display()));
+        assert_eq!(p.kind, kind, "{}", path.display());
+        assert_eq!(
+            String::from_utf8_lossy(p.label()),
+            label,
+            "{}",
+            path.display()
+        );
+
+        let blkid_type = blkid(path, "TYPE");
+        let types: &[&str] = match kind {
+            FsKind::Ext4 => &["ext2", "ext3", "ext4"],
+            _ => &[kind.as_str()],
+        };
+        assert!(
+            types.contains(&blkid_type.as_str()),
+            "blkid says {blkid_type:?}"
+        );
+        assert_eq!(blkid(path, "LABEL"), label, "label vs blkid");
+        let blkid_uuid = blkid(path, "UUID");
+        let normalized: String = blkid_uuid.chars().filter(|&c| c != '-').collect();
+        assert_eq!(
+            String::from_utf8_lossy(p.uuid()),
+            normalized.to_lowercase(),
+            "uuid vs blkid {blkid_uuid:?}"
+        );
+        if !blkid_uuid.is_empty() {
+            assert!(uuid_matches(p.uuid(), blkid_uuid.as_bytes()));
+            assert!(uuid_matches(p.uuid(), blkid_uuid.to_uppercase().as_bytes()));
+        }
+        p
+    }
+
+    /// A small directory tree to put into ISO and squashfs images.
+    fn tree(dir: &Path) -> PathBuf {
+        let root = dir.join("tree");
+        fs::create_dir_all(root.join("boot")).unwrap();
+        fs::write(root.join("system.squashfs"), b"not really").unwrap();
+        root
+    }
+
+    #[test]
+    fn ext4_ext3_ext2() {
+        let mkfs = tool("mkfs.ext4", "e2fsprogs");
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("data.img");
+        let uuid = "0b4a5c3e-1f2d-4e5f-8a9b-0c1d2e3f4a5b";
+        run(
+            &mkfs,
+            &[
+                "-q",
+                "-F",
+                "-L",
+                "K1OS-DATA",
+                "-U",
+                uuid,
+                img.to_str().unwrap(),
+                "16M",
+            ],
+        );
+        let p = check(&img, FsKind::Ext4, "K1OS-DATA");
+        assert_eq!(p.uuid(), b"0b4a5c3e1f2d4e5f8a9b0c1d2e3f4a5b");
+        assert!(p.ext_state_clean);
+        assert!(!p.ext_needs_recovery);
+
+        // A label of the full 16 bytes has no NUL; ext2 and ext3 are Ext4 too.
+        for (fs_type, label) in [("ext2", "0123456789ABCDEF"), ("ext3", "old data")] {
+            let img = dir.path().join(format!("{fs_type}.img"));
+            run(
+                &mkfs,
+                &[
+                    "-q",
+                    "-F",
+                    "-t",
+                    fs_type,
+                    "-L",
+                    label,
+                    img.to_str().unwrap(),
+                    "8M",
+                ],
+            );
+            let p = check(&img, FsKind::Ext4, label);
+            assert_eq!(p.uuid().len(), 32);
+        }
+    }
+
+    #[test]
+    fn vfat_fat12_fat16_fat32() {
+        let mkfs = tool("mkfs.vfat", "dosfstools");
+        let mformat = tool("mformat", "mtools");
+        let dir = tempfile::tempdir().unwrap();
+
+        let fat16 = dir.path().join("fat16.img");
+        blank(&fat16, 32 << 20);
+        run(
+            &mkfs,
+            &[
+                "-F",
+                "16",
+                "-n",
+                "K1OS",
+                "-i",
+                "ABCD1234",
+                fat16.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(check(&fat16, FsKind::Vfat, "K1OS").uuid(), b"abcd1234");
+
+        let fat32 = dir.path().join("fat32.img");
+        blank(&fat32, 64 << 20);
+        run(
+            &mkfs,
+            &[
+                "-F",
+                "32",
+                "-n",
+                "MY STICK",
+                "-i",
+                "12345678",
+                fat32.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(check(&fat32, FsKind::Vfat, "MY STICK").uuid(), b"12345678");
+
+        // No label: the boot sector says "NO NAME", blkid shows none.
+        let nolabel = dir.path().join("nolabel.img");
+        blank(&nolabel, 32 << 20);
+        run(&mkfs, &[nolabel.to_str().unwrap()]);
+        check(&nolabel, FsKind::Vfat, "");
+
+        // FAT12 floppy made by mtools.
+        let fat12 = dir.path().join("fat12.img");
+        let arg = format!("-i{}", fat12.to_str().unwrap());
+        run(
+            &mformat,
+            &[
+                "-C",
+                "-f",
+                "1440",
+                "-v",
+                "K1OSFLOPPY",
+                "-N",
+                "0badcafe",
+                &arg,
+                "::",
+            ],
+        );
+        assert_eq!(
+            check(&fat12, FsKind::Vfat, "K1OSFLOPPY").uuid(),
+            b"0badcafe"
+        );
+    }
+
+    /// A partitioned disk: the disk itself has only an MBR (not FAT), its
+    /// partition has the filesystem.
+    #[test]
+    fn mbr_disk_with_a_fat_partition() {
+        let sfdisk = tool("sfdisk", "fdisk");
+        let mkfs = tool("mkfs.vfat", "dosfstools");
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("disk.img");
+        blank(&disk, 40 << 20);
+        let out = Command::new(&sfdisk)
+            .args(["-q", disk.to_str().unwrap()])
+            .stdin(File::open(write(dir.path(), "layout", "start=2048, type=c\n")).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        run(
+            &mkfs,
+            &[
+                "-F",
+                "16",
+                "--offset",
+                "2048",
+                "-n",
+                "PART",
+                disk.to_str().unwrap(),
+                "30000",
+            ],
+        );
+
+        let whole = head(&disk, 0);
+        assert_eq!(&whole[510..512], [0x55, 0xaa]);
+        assert_eq!(probe(&whole), None);
+        assert_eq!(blkid(&disk, "TYPE"), "");
+        let part = probe(&head(&disk, 2048 * 512)).unwrap();
+        assert_eq!(part.kind, FsKind::Vfat);
+        assert_eq!(part.label(), b"PART");
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn iso9660_plain_and_hybrid() {
+        let xorriso = tool("xorriso", "xorriso");
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(dir.path());
+
+        // Creation and modification dates differ: the UUID is the modification
+        // date, as blkid and GRUB have it.
+        let iso = dir.path().join("plain.iso");
+        run(
+            &xorriso,
+            &[
+                "-outdev",
+                iso.to_str().unwrap(),
+                "-volid",
+                "K1OS",
+                "-volume_date",
+                "c",
+                "2020010203040506",
+                "-volume_date",
+                "m",
+                "2021060708091011",
+                "-map",
+                root.to_str().unwrap(),
+                "/",
+                "-commit",
+            ],
+        );
+        let p = check(&iso, FsKind::Iso9660, "K1OS");
+        assert_eq!(p.uuid(), b"2021060708091000");
+        assert!(uuid_matches(p.uuid(), b"2021-06-07-08-09-10-00"));
+
+        // Hybrid: an MBR with a partition that holds a second copy of the
+        // volume descriptors, as on a stick written with the ISO (sda and sda1).
+        let hybrid = dir.path().join("hybrid.iso");
+        run(
+            &xorriso,
+            &[
+                "-as",
+                "mkisofs",
+                "-V",
+                "K1OS",
+                "-J",
+                "-partition_offset",
+                "16",
+                "-o",
+                hybrid.to_str().unwrap(),
+                root.to_str().unwrap(),
+            ],
+        );
+        let disk = check(&hybrid, FsKind::Iso9660, "K1OS");
+        let whole = head(&hybrid, 0);
+        assert_eq!(&whole[510..512], [0x55, 0xaa], "hybrid ISO has an MBR");
+        let start = u32::from_le_bytes(whole[446 + 8..446 + 12].try_into().unwrap()) as usize;
+        assert!(start > 0, "partition 1 starts at sector {start}");
+        let part = probe(&head(&hybrid, start * 512)).expect("partition 1 holds the ISO too");
+        assert_eq!(part.kind, FsKind::Iso9660);
+        assert_eq!(part.label(), b"K1OS");
+
+        let cands = [
+            Candidate {
+                name: b"sda",
+                parent: None,
+                probe: Some(&disk),
+            },
+            Candidate {
+                name: b"sda1",
+                parent: Some(b"sda"),
+                probe: Some(&part),
+            },
+        ];
+        let mut out = [0; 4];
+        let n = media_order(&cands, None, &mut out);
+        assert_eq!(&out[..n], [1, 0], "the partition is tried before its disk");
+
+        // A device shorter than the volume descriptor is nothing, not a panic.
+        assert_eq!(probe(&whole[..0x8000 + 100]), None);
+    }
+
+    #[test]
+    fn squashfs() {
+        let mksquashfs = tool("mksquashfs", "squashfs-tools");
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(dir.path());
+        let img = dir.path().join("system.squashfs");
+        run(
+            &mksquashfs,
+            &[
+                root.to_str().unwrap(),
+                img.to_str().unwrap(),
+                "-noappend",
+                "-quiet",
+                "-no-progress",
+            ],
+        );
+        let p = check(&img, FsKind::Squashfs, "");
+        assert_eq!(p.uuid(), b"");
+    }
+
+    /// mkfs.ext4 over an old ISO: the stale volume descriptor is gone (mke2fs
+    /// wipes it) and the device is ext4, for us and for blkid.
+    #[test]
+    fn ext4_over_an_old_iso() {
+        let xorriso = tool("xorriso", "xorriso");
+        let mkfs = tool("mkfs.ext4", "e2fsprogs");
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(dir.path());
+        let img = dir.path().join("reused.img");
+        run(
+            &xorriso,
+            &[
+                "-as",
+                "mkisofs",
+                "-V",
+                "K1OS",
+                "-o",
+                img.to_str().unwrap(),
+                root.to_str().unwrap(),
+            ],
+        );
+        File::options()
+            .write(true)
+            .open(&img)
+            .unwrap()
+            .set_len(16 << 20)
+            .unwrap();
+        run(
+            &mkfs,
+            &["-q", "-F", "-L", "K1OS-DATA", img.to_str().unwrap()],
+        );
+        check(&img, FsKind::Ext4, "K1OS-DATA");
+    }
+
+    /// Blank and tiny devices: nothing, and no panic.
+    #[test]
+    fn blank_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("blank.img");
+        blank(&img, 1 << 20);
+        assert_eq!(probe(&head(&img, 0)), None);
+        assert_eq!(blkid(&img, "TYPE"), "");
+        for len in [0, 1, 511, 512, 1024, 2048, 4096] {
+            assert_eq!(probe(&vec![0; len]), None);
+        }
     }
 }
