@@ -1,1 +1,245 @@
-//! initramfs packing (placeholder).
+//! The initramfs: `init-nostd` built in release, packed with the few entries
+//! the kernel and stage 1 need, reproducibly (sorted, owners 0, fixed mtimes).
+use anyhow::{Context, Result, bail, ensure};
+use object::{Object, ObjectSection};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::run::Cmd;
+use crate::{paths, ui};
+
+/// What an archive entry is.
+#[derive(Clone, Debug)]
+pub enum Kind {
+    Dir,
+    File(Vec<u8>),
+    /// A character device node (`/dev/console` is 5:1).
+    CharDev(u32, u32),
+    Symlink(String),
+}
+
+/// One entry of a newc archive, by path relative to the archive root.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub path: String,
+    pub mode: u32,
+    pub kind: Kind,
+}
+
+impl Entry {
+    pub fn dir(path: &str) -> Entry {
+        Entry { path: path.into(), mode: 0o755, kind: Kind::Dir }
+    }
+    pub fn file(path: &str, mode: u32, data: Vec<u8>) -> Entry {
+        Entry { path: path.into(), mode, kind: Kind::File(data) }
+    }
+    pub fn char_dev(path: &str, mode: u32, major: u32, minor: u32) -> Entry {
+        Entry { path: path.into(), mode, kind: Kind::CharDev(major, minor) }
+    }
+    pub fn symlink(path: &str, target: &str) -> Entry {
+        Entry { path: path.into(), mode: 0o777, kind: Kind::Symlink(target.into()) }
+    }
+}
+
+/// Compression of the archive (the K1OS kernel config has gzip, xz and zstd).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// Writes a newc archive of `entries`: sorted by path (so the order never
+/// depends on how they were listed), uid/gid 0, every mtime `mtime`, inode
+/// numbers in order. Same entries, same bytes.
+pub fn write_newc(mut entries: Vec<Entry>, mtime: u32) -> Result<Vec<u8>> {
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    for pair in entries.windows(2) {
+        ensure!(pair[0].path != pair[1].path, "initramfs entry `{}` is listed twice", pair[0].path);
+    }
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let (type_bits, data, rdev): (u32, &[u8], (u32, u32)) = match &entry.kind {
+            Kind::Dir => (0o040000, &[], (0, 0)),
+            Kind::File(data) => (0o100000, data, (0, 0)),
+            Kind::CharDev(major, minor) => (0o020000, &[], (*major, *minor)),
+            Kind::Symlink(target) => (0o120000, target.as_bytes(), (0, 0)),
+        };
+        let size = u32::try_from(data.len()).with_context(|| format!("{} is larger than 4 GiB", entry.path))?;
+        let nlink = if matches!(entry.kind, Kind::Dir) { 2 } else { 1 };
+        let mut writer = cpio::newc::Builder::new(&entry.path)
+            .ino(i as u32 + 1)
+            .mode(type_bits | (entry.mode & 0o7777))
+            .uid(0)
+            .gid(0)
+            .nlink(nlink)
+            .mtime(mtime)
+            .rdev_major(rdev.0)
+            .rdev_minor(rdev.1)
+            .write(&mut out, size);
+        // A short write followed by finish() would silently corrupt the archive.
+        writer.write_all(data)?;
+        writer.finish()?;
+    }
+    cpio::newc::trailer(&mut out)?;
+    Ok(out)
+}
+
+/// Compresses `data` deterministically (no names or timestamps in headers).
+pub fn compress(data: &[u8], compression: Compression) -> Result<Vec<u8>> {
+    Ok(match compression {
+        Compression::None => data.to_vec(),
+        Compression::Gzip => {
+            let mut enc = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+            enc.write_all(data)?;
+            enc.finish()?
+        }
+        Compression::Zstd => zstd::encode_all(data, 19)?,
+    })
+}
+
+/// `SOURCE_DATE_EPOCH`, else the time of the last commit, else 0.
+pub fn source_date_epoch() -> Result<u32> {
+    if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
+        return value.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds"));
+    }
+    let last_commit = Cmd::new("git")
+        .args(["-C", &paths::repo_root().to_string_lossy(), "log", "-1", "--format=%ct"])
+        .read()
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    Ok(last_commit.unwrap_or(0))
+}
+
+/// Builds `init-nostd` (release) and returns the binary's bytes.
+pub fn build_stage1() -> Result<Vec<u8>> {
+    let step = ui::Step::start("build init-nostd (release)");
+    Cmd::new("cargo")
+        .args(["build", "--release", "--locked", "-p", "init-nostd", "--bin", "init-nostd"])
+        .dir(paths::repo_root())
+        .run()?;
+    let path = paths::cargo_target_dir().join("release").join("init-nostd");
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    check_static_elf(&bytes).with_context(|| format!("checking {}", path.display()))?;
+    step.done(&format!("{} bytes", bytes.len()));
+    Ok(bytes)
+}
+
+/// Stage 1 must be a static ELF: no program interpreter, no `DT_NEEDED`.
+pub fn check_static_elf(bytes: &[u8]) -> Result<()> {
+    let file = object::File::parse(bytes).context("not an ELF file")?;
+    if let Some(interp) = file.section_by_name(".interp") {
+        bail!("has a program interpreter ({}): not static", String::from_utf8_lossy(interp.data()?).trim_end_matches('\0'));
+    }
+    if file.section_by_name(".dynamic").is_some() {
+        bail!("has a .dynamic section (shared libraries): not static");
+    }
+    ensure!(file.segments().count() > 0, "has no loadable segments");
+    ensure!(file.entry() != 0, "has no entry point");
+    Ok(())
+}
+
+/// The entries of the K1OS initramfs around the stage-1 binary: `/init`, the
+/// `/dev/console` node (so the kernel can open fds 0–2 for `/init` before
+/// devtmpfs exists) and the directories stage 1 mounts on.
+pub fn stage1_entries(init: Vec<u8>) -> Vec<Entry> {
+    vec![
+        Entry::dir("dev"),
+        Entry::char_dev("dev/console", 0o600, 5, 1),
+        Entry::file("init", 0o755, init),
+        Entry::dir("newroot"),
+        Entry::dir("proc"),
+        Entry::dir("run"),
+        Entry::dir("sys"),
+    ]
+}
+
+/// What `host-tools initramfs` made.
+pub struct Initramfs {
+    pub init: PathBuf,
+    pub image: PathBuf,
+    pub init_size: u64,
+    pub raw_size: u64,
+    pub image_size: u64,
+}
+
+/// Builds `build/init` and `build/initramfs.img` (or under `out`).
+pub fn build(out: &Path, compression: Compression) -> Result<Initramfs> {
+    let init = build_stage1()?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let init_path = out.join("init");
+    write_file(&init_path, &init)?;
+    let init_size = init.len() as u64;
+    let archive = write_newc(stage1_entries(init), source_date_epoch()?)?;
+    let raw_size = archive.len() as u64;
+    let image = compress(&archive, compression)?;
+    let image_path = out.join("initramfs.img");
+    write_file(&image_path, &image)?;
+    Ok(Initramfs { init: init_path, image: image_path, init_size, raw_size, image_size: image.len() as u64 })
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a file.
+pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Entry> {
+        vec![Entry::file("init", 0o755, b"\x7fELF".to_vec()), Entry::dir("dev"), Entry::char_dev("dev/console", 0o600, 5, 1)]
+    }
+
+    #[test]
+    fn archive_is_sorted_and_reproducible() {
+        let a = write_newc(sample(), 1234).unwrap();
+        let mut reversed = sample();
+        reversed.reverse();
+        assert_eq!(a, write_newc(reversed, 1234).unwrap());
+        let mut names = Vec::new();
+        let mut rest = &a[..];
+        loop {
+            let reader = cpio::newc::Reader::new(rest).unwrap();
+            if reader.entry().is_trailer() {
+                break;
+            }
+            let e = reader.entry();
+            names.push((e.name().to_string(), e.mode(), e.uid(), e.mtime(), e.rdev_major(), e.rdev_minor()));
+            rest = reader.finish().unwrap();
+        }
+        assert_eq!(
+            names,
+            vec![
+                ("dev".to_string(), 0o040755, 0, 1234, 0, 0),
+                ("dev/console".to_string(), 0o020600, 0, 1234, 5, 1),
+                ("init".to_string(), 0o100755, 0, 1234, 0, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_entries_are_an_error() {
+        let mut e = sample();
+        e.push(Entry::dir("dev"));
+        let err = write_newc(e, 0).unwrap_err().to_string();
+        assert!(err.contains("`dev` is listed twice"), "{err}");
+    }
+
+    #[test]
+    fn compression_is_deterministic() {
+        let data = write_newc(sample(), 0).unwrap();
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            assert_eq!(compress(&data, c).unwrap(), compress(&data, c).unwrap());
+        }
+    }
+
+    #[test]
+    fn dynamic_elf_is_rejected() {
+        let sh = std::fs::read("/bin/sh").unwrap();
+        let err = check_static_elf(&sh).unwrap_err().to_string();
+        assert!(err.contains("interpreter"), "{err}");
+    }
+}

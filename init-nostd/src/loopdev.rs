@@ -15,11 +15,12 @@ const ATTEMPTS: u32 = 8;
 
 /// Attaches `image` (an open, read-only file) to a free loop device, read-only
 /// and auto-clearing (it detaches when its last user, the mount, goes away).
-/// Returns `/dev/loopN`.
+/// Returns `/dev/loopN` and the open device: keep it open until the image is
+/// mounted, or auto-clear detaches the device as soon as it is closed.
 ///
 /// `LOOP_CTL_GET_FREE` + `LOOP_CONFIGURE` (kernel ≥ 5.8, one atomic call), with
 /// the older `LOOP_SET_FD` + `LOOP_SET_STATUS64` when the kernel says `EINVAL`.
-pub fn attach(image: BorrowedFd<'_>) -> Result<PathBuf> {
+pub fn attach(image: BorrowedFd<'_>) -> Result<(PathBuf, rustix::fd::OwnedFd)> {
     let control = rustix::fs::open(c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .step(STEP, b"/dev/loop-control")?;
     let mut last = Errno::BUSY;
@@ -31,7 +32,7 @@ pub fn attach(image: BorrowedFd<'_>) -> Result<PathBuf> {
         let device = rustix::fs::open(node.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .step(STEP, node.bytes())?;
         match configure(device.as_fd(), image) {
-            Ok(()) => return Ok(node),
+            Ok(()) => return Ok((node, device)),
             Err(e @ (Errno::BUSY | Errno::AGAIN)) => last = e,
             Err(e) => return Err(Error::sys(STEP, node.bytes(), e)),
         }

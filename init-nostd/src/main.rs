@@ -56,7 +56,9 @@ pub extern "C" fn main() -> ! {
     setup_console();
     log::open_kmsg();
     let mut record = Record::default();
-    record.phase(phase::EARLY, |l| l.write_str("/proc /sys /dev /run mounted"));
+    record.phase(phase::EARLY, |l| {
+        let _ = l.write_str("/proc /sys /dev /run mounted");
+    });
 
     let mut cmdline_buf = [0u8; CMDLINE_MAX];
     let cmdline = read_cmdline(&mut cmdline_buf);
@@ -85,13 +87,16 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
     let mut image_path = PathBuf::join(&[contract::RUN_MEDIA.as_bytes(), config.image]).step("find the image", config.image)?;
     if config.toram {
         image_path = copy_to_ram(&image_path)?;
-        record.phase(phase::TORAM, |l| l.write_str("image copied to RAM, boot media released"));
+        record.phase(phase::TORAM, |l| {
+        let _ = l.write_str("image copied to RAM, boot media released");
+    });
     }
     let image = mounts::open_read("open the image", image_path.as_cstr())?;
-    let loop_device = loopdev::attach(image.as_fd())?;
+    let (loop_device, loop_fd) = loopdev::attach(image.as_fd())?;
     drop(image);
     let lower = c_str(contract::RUN_LOWER);
     mounts::mount_device("mount the root image", loop_device.as_cstr(), lower, c"squashfs", true)?;
+    drop(loop_fd); // the mount holds the device now
     record.phase(phase::IMAGE, |l| {
         let _ = uwrite!(l, "{} on {}", Bytes(loop_device.bytes()), contract::RUN_LOWER);
     });
@@ -127,7 +132,9 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
 
     record.write_boot_file(config, &devices)?;
     switch_root::move_mounts(new_root)?;
-    record.phase(phase::SWITCH_ROOT, |l| l.write_str("/dev /proc /sys /run moved"));
+    record.phase(phase::SWITCH_ROOT, |l| {
+        let _ = l.write_str("/dev /proc /sys /run moved");
+    });
     switch_root::switch_root(new_root, config.init)
 }
 

@@ -32,7 +32,7 @@ pub fn mount_early() -> Result<()> {
         make_dir(STEP, target)?;
         mount(fstype, target, fstype, flags, data).step(STEP, target.to_bytes())?;
     }
-    Ok(())
+    make_dir(STEP, c"/run/k1os")
 }
 
 /// The kernel's name of a probed filesystem, for `mount(2)`.

@@ -11,7 +11,6 @@ use core::ffi::CStr;
 use linux_raw_sys::general::{RAMFS_MAGIC, TMPFS_MAGIC};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, ResolveFlags};
-use rustix::mount::MountFlags;
 
 use crate::error::{Context, Error, Result};
 use crate::log::Bytes;
@@ -81,7 +80,7 @@ pub fn switch_root(new_root: &CStr, init: &[u8]) -> Result<Infallible> {
     drop(root);
 
     rustix::process::chdir(new_root).step(STEP, new_root.to_bytes())?;
-    rustix::mount::mount(c".", c"/", c"", MountFlags::MOVE, None).step(STEP, new_root.to_bytes())?;
+    rustix::mount::mount_move(c".", c"/").step(STEP, new_root.to_bytes())?;
     rustix::process::chroot(c".").step(STEP, new_root.to_bytes())?;
     rustix::process::chdir(c"/").step(STEP, b"/")?;
 
