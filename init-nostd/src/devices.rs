@@ -21,7 +21,9 @@ pub const MAX_DEVICES: usize = 64;
 /// Sleep between two scans of `/sys/class/block` while waiting.
 pub const POLL_MS: u32 = 20;
 /// Device discovery has settled when no new block device appeared for this long…
-const SETTLE_IDLE_MS: u64 = 300;
+/// Short, because the kernel finishes its asynchronous probing (SCSI/ATA scans)
+/// before it runs `/init`; what still arrives late is USB and NVMe.
+const SETTLE_IDLE_MS: u64 = 200;
 /// …or this long while USB storage is attached (usb-storage waits ~1 s before
 /// it scans a stick, then SCSI discovery adds its disks).
 const SETTLE_USB_MS: u64 = 2500;

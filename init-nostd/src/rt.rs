@@ -107,3 +107,18 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     sys::sleep_ms(30_000);
     sys::reboot_restart()
 }
+
+/// `strlen(3)`: `CStr::from_ptr` calls it (directory entry names from rustix).
+///
+/// # Safety
+/// `s` points to a NUL-terminated string.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn strlen(s: *const u8) -> usize {
+    let mut n = 0;
+    // SAFETY: the caller guarantees a NUL within the allocation, so every byte
+    // up to and including it is readable.
+    while unsafe { *s.add(n) } != 0 {
+        n += 1;
+    }
+    n
+}

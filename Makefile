@@ -1,0 +1,17 @@
+# The familiar K1OS targets; each is a thin call of host-tools.
+HOST_TOOLS := cargo run --quiet --locked -p host-tools --
+PROFILE ?= $(or $(K1OS_KERNEL_PROFILE),generic)
+
+.PHONY: doctor kernel initramfs test
+
+doctor:
+	$(HOST_TOOLS) doctor --install
+
+kernel:
+	$(HOST_TOOLS) kernel --profile $(PROFILE)
+
+initramfs:
+	$(HOST_TOOLS) initramfs
+
+test:
+	ci/test.sh

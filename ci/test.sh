@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (`make test`). A fresh Debian/Ubuntu
+# machine with Rust needs nothing else: `doctor --install` fetches the host
+# packages and rustup targets, the qemu-profile kernel is built once and then
+# comes from the cache (${K1OS_CACHE:-~/.cache/k1os}).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+host_tools() { cargo run --quiet --locked -p host-tools -- "$@"; }
+
+echo "==> host packages"
+host_tools doctor --install
+
+echo "==> formatting"
+cargo fmt --all -- --check
+
+echo "==> kernel (qemu profile; cached after the first build)"
+host_tools kernel --profile qemu
+
+echo "==> stage 1 and initramfs"
+host_tools initramfs
+
+echo "==> tests (unit, probe images, QEMU boots)"
+cargo test --workspace --locked
