@@ -46,12 +46,14 @@ impl Mode {
     }
 
     fn from_value(v: &[u8]) -> Option<Self> {
-        Some(match v {
-            b"auto" => Mode::Auto,
-            b"persist" => Mode::Persist,
-            b"ram" => Mode::Ram,
-            _ => return None,
-        })
+        lookup(
+            &[
+                (b"auto", Mode::Auto),
+                (b"persist", Mode::Persist),
+                (b"ram", Mode::Ram),
+            ],
+            v,
+        )
     }
 }
 
@@ -75,13 +77,15 @@ impl OnFail {
     }
 
     fn from_value(v: &[u8]) -> Option<Self> {
-        Some(match v {
-            b"shell" => OnFail::Shell,
-            b"reboot" => OnFail::Reboot,
-            b"poweroff" => OnFail::Poweroff,
-            b"halt" => OnFail::Halt,
-            _ => return None,
-        })
+        lookup(
+            &[
+                (b"shell", OnFail::Shell),
+                (b"reboot", OnFail::Reboot),
+                (b"poweroff", OnFail::Poweroff),
+                (b"halt", OnFail::Halt),
+            ],
+            v,
+        )
     }
 }
 
@@ -211,41 +215,84 @@ pub fn parse<'a>(cmdline: &'a [u8], warn: &mut dyn FnMut(Warning<'a>)) -> BootCo
 
 impl<'a> BootConfig<'a> {
     /// Applies one word; `Ok` also for words that are not ours.
+    // Inlined into `parse`, this grows by almost 1 KiB at opt-level "z".
+    #[inline(never)]
     fn apply(&mut self, k: &'a [u8], v: Option<&'a [u8]>) -> Result<(), Problem> {
         use Problem::BadValue;
-        match k {
-            key::MODE => self.mode = Mode::from_value(value(v)?).ok_or(BadValue)?,
-            key::DATA | key::LEGACY_PERSIST => {
-                self.data = DeviceSpec::parse(value(v)?).ok_or(BadValue)?
-            }
-            key::MEDIA => self.media = Some(DeviceSpec::parse(value(v)?).ok_or(BadValue)?),
-            key::IMAGE => self.image = absolute(value(v)?)?,
-            key::INIT => self.init = absolute(value(v)?)?,
-            key::TIMEOUT => {
+        let Some(key) = lookup(KEYS, k) else {
+            return match k.starts_with(key::NAMESPACE) {
+                true => Err(Problem::UnknownKey),
+                false => Ok(()),
+            };
+        };
+        match key {
+            Key::Mode => self.mode = Mode::from_value(value(v)?).ok_or(BadValue)?,
+            Key::Data => self.data = DeviceSpec::parse(value(v)?).ok_or(BadValue)?,
+            Key::Media => self.media = Some(DeviceSpec::parse(value(v)?).ok_or(BadValue)?),
+            Key::Image => self.image = absolute(value(v)?)?,
+            Key::Init => self.init = absolute(value(v)?)?,
+            Key::Timeout => {
                 self.timeout_s = number(value(v)?)
                     .filter(|&t| t <= MAX_TIMEOUT_S as u64)
                     .ok_or(BadValue)? as u32
             }
-            key::RAMSIZE => {
+            Key::Ramsize => {
                 let size = value(v)?;
                 if !valid_ramsize(size) {
                     return Err(BadValue);
                 }
                 self.ramsize = size
             }
-            key::ONFAIL => self.onfail = Some(OnFail::from_value(value(v)?).ok_or(BadValue)?),
-            key::TORAM => self.toram = flag(v)?,
-            key::DEBUG => self.debug = flag(v)?,
-            key::QUIET => self.quiet = flag(v)?,
-            key::LEGACY_NOPERSIST => match v {
+            Key::Onfail => self.onfail = Some(OnFail::from_value(value(v)?).ok_or(BadValue)?),
+            Key::Toram => self.toram = flag(v)?,
+            Key::Debug => self.debug = flag(v)?,
+            Key::Quiet => self.quiet = flag(v)?,
+            Key::Nopersist => match v {
                 None => self.mode = Mode::Ram,
                 Some(_) => return Err(BadValue),
             },
-            _ if k.starts_with(key::NAMESPACE) => return Err(Problem::UnknownKey),
-            _ => {}
         }
         Ok(())
     }
+}
+
+/// Our keys. (A table and [`lookup`] rather than a `match` on byte strings:
+/// that compiles to byte-by-byte comparisons, several KiB of stage 1.)
+#[derive(Clone, Copy)]
+enum Key {
+    Mode,
+    Data,
+    Media,
+    Image,
+    Init,
+    Timeout,
+    Ramsize,
+    Onfail,
+    Toram,
+    Debug,
+    Quiet,
+    Nopersist,
+}
+
+const KEYS: &[(&[u8], Key)] = &[
+    (key::MODE, Key::Mode),
+    (key::DATA, Key::Data),
+    (key::LEGACY_PERSIST, Key::Data),
+    (key::MEDIA, Key::Media),
+    (key::IMAGE, Key::Image),
+    (key::INIT, Key::Init),
+    (key::TIMEOUT, Key::Timeout),
+    (key::RAMSIZE, Key::Ramsize),
+    (key::ONFAIL, Key::Onfail),
+    (key::TORAM, Key::Toram),
+    (key::DEBUG, Key::Debug),
+    (key::QUIET, Key::Quiet),
+    (key::LEGACY_NOPERSIST, Key::Nopersist),
+];
+
+/// The value paired with `name` in `table`.
+fn lookup<T: Copy>(table: &[(&[u8], T)], name: &[u8]) -> Option<T> {
+    table.iter().find(|(n, _)| *n == name).map(|&(_, t)| t)
 }
 
 /// The value of a key that needs one.
@@ -254,10 +301,19 @@ fn value(v: Option<&[u8]>) -> Result<&[u8], Problem> {
 }
 
 fn flag(v: Option<&[u8]>) -> Result<bool, Problem> {
+    const VALUES: &[(&[u8], bool)] = &[
+        (b"1", true),
+        (b"yes", true),
+        (b"on", true),
+        (b"true", true),
+        (b"0", false),
+        (b"no", false),
+        (b"off", false),
+        (b"false", false),
+    ];
     match v {
-        None | Some(b"1" | b"yes" | b"on" | b"true") => Ok(true),
-        Some(b"0" | b"no" | b"off" | b"false") => Ok(false),
-        Some(_) => Err(Problem::BadValue),
+        None => Ok(true),
+        Some(v) => lookup(VALUES, v).ok_or(Problem::BadValue),
     }
 }
 
@@ -376,21 +432,17 @@ impl<'a> Iterator for Words<'a> {
     }
 }
 
-/// Shows bytes from the command line or a label: valid UTF-8 as is, anything
-/// else (control characters, invalid bytes) as `?`, so a log line stays one
-/// readable line.
+/// Shows bytes from the command line or a label: printable ASCII as is,
+/// every other byte as `?`, so a log line stays one readable line. (Showing
+/// UTF-8 would mean validating it: almost 1 KiB more in stage 1.)
 #[derive(Clone, Copy, Debug)]
 pub struct Bytes<'a>(pub &'a [u8]);
 
 impl uDisplay for Bytes<'_> {
     fn fmt<W: uWrite + ?Sized>(&self, f: &mut Formatter<'_, W>) -> Result<(), W::Error> {
-        for chunk in self.0.utf8_chunks() {
-            for c in chunk.valid().chars() {
-                f.write_char(if c.is_control() { '?' } else { c })?;
-            }
-            if !chunk.invalid().is_empty() {
-                f.write_char('?')?;
-            }
+        for &c in self.0 {
+            let printable = c.is_ascii_graphic() || c == b' ';
+            f.write_char(if printable { char::from(c) } else { '?' })?;
         }
         Ok(())
     }
@@ -839,7 +891,7 @@ mod tests {
         assert_eq!(show(&Label(b"MY DATA")), "LABEL=MY DATA");
         assert_eq!(show(&Uuid(b"abcd-1234")), "UUID=abcd-1234");
         assert_eq!(show(&Path(b"/dev/sda1")), "/dev/sda1");
-        assert_eq!(show(&Bytes(b"caf\xc3\xa9 \xff\x1b[2J")), "café ??[2J");
+        assert_eq!(show(&Bytes(b"caf\xc3\xa9 \xff\x1b[2J\t")), "caf?? ??[2J?");
         let w = |problem, key: &'static [u8], value: &'static [u8]| Warning {
             problem,
             key,
