@@ -521,6 +521,56 @@ mod tests {
         assert!(s.starts_with("#!/bin/sh\n"));
     }
 
+    /// Puts `/upper/<name>` into the ext4 at `offset` of `image` with `debugfs -w`.
+    fn put_upper_file(image: &Path, offset: u64, name: &str, content: &str) {
+        let src = image.with_file_name("src.txt");
+        fs::write(&src, content).unwrap();
+        let target = format!("{}?offset={offset}", image.display());
+        for req in [
+            format!("mkdir /{}", contract::DATA_UPPER_DIR),
+            format!("write {} /upper/{name}", src.display()),
+        ] {
+            Cmd::new("debugfs")
+                .args(["-w", "-R", &req, &target])
+                .run()
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn upper_file_of_a_data_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("data.img");
+        data_image(&img, 16).unwrap();
+        assert_eq!(read_upper_file(&img, PERSISTED_FILE).unwrap(), None);
+        put_upper_file(&img, 0, PERSISTED_FILE, "hello\n");
+        assert_eq!(
+            read_upper_file(&img, PERSISTED_FILE).unwrap().as_deref(),
+            Some(&b"hello\n"[..])
+        );
+        assert!(
+            !sibling(&img, "check").exists(),
+            "the checked copy is removed"
+        );
+    }
+
+    #[test]
+    fn upper_file_of_a_gpt_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("disk.img");
+        let part = gpt_data_disk(&disk, 32).unwrap();
+        assert_eq!(part, partition_extent(&disk, 2).unwrap());
+        assert_eq!(part.offset % 512, 0);
+        assert!(part.offset >= 9 * 1024 * 1024 && part.offset + part.len <= 32 * 1024 * 1024);
+        assert_eq!(
+            read_upper_file_in_partition(&disk, 2, PERSISTED_FILE).unwrap(),
+            None
+        );
+        put_upper_file(&disk, part.offset, PERSISTED_FILE, "gpt\n");
+        let got = read_upper_file_in_partition(&disk, 2, PERSISTED_FILE).unwrap();
+        assert_eq!(got.as_deref(), Some(&b"gpt\n"[..]));
+    }
+
     #[test]
     fn sibling_appends() {
         assert_eq!(
