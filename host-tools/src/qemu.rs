@@ -112,7 +112,7 @@ impl Accel {
             .memory_mib(128)
             .append("root=/dev/k1os-kvm-probe");
         let handle = vm
-            .command(Accel::Kvm, &serial)?
+            .command(Accel::Kvm, &Serial::File(serial.clone()))?
             .into_expression()?
             .stdin_null()
             .stdout_null()
@@ -218,6 +218,19 @@ impl Drive {
     }
 }
 
+/// Where the guest's first serial port (its console) goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Serial {
+    /// Written to a file (QEMU truncates it).
+    File(PathBuf),
+    /// A named pipe pair `<path>.in` / `<path>.out` (QEMU's `pipe:`), for a
+    /// caller that talks to the guest.
+    Pipe(PathBuf),
+    /// The terminal, multiplexed with QEMU's monitor (`mon:stdio`: Ctrl-A X
+    /// quits); for interactive runs with [`Cmd::run_interactive`].
+    Stdio,
+}
+
 /// A VM that boots a kernel directly. Build it with the methods, then
 /// [`Vm::run`] (logs under `build/test-logs/`) or [`Vm::run_with_log`].
 #[derive(Clone, Debug)]
@@ -312,9 +325,8 @@ impl Vm {
         words.join(" ")
     }
 
-    /// QEMU's arguments, with the serial console going to `serial` (which
-    /// QEMU truncates).
-    pub fn qemu_args(&self, accel: Accel, serial: &Path) -> Result<Vec<OsString>> {
+    /// QEMU's arguments, with the serial console going to `serial`.
+    pub fn qemu_args(&self, accel: Accel, serial: &Serial) -> Result<Vec<OsString>> {
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |a: &str| args.push(a.into());
         for a in accel.qemu_args() {
@@ -332,7 +344,11 @@ impl Vm {
         push("-smp");
         push(&self.cpus.to_string());
         push("-serial");
-        push(&format!("file:{}", path_str(serial)?));
+        match serial {
+            Serial::File(path) => push(&format!("file:{}", path_str(path)?)),
+            Serial::Pipe(path) => push(&format!("pipe:{}", path_str(path)?)),
+            Serial::Stdio => push("mon:stdio"),
+        }
         push("-kernel");
         push(path_str(&self.kernel)?);
         if let Some(initrd) = &self.initrd {
@@ -380,7 +396,7 @@ impl Vm {
     }
 
     /// The QEMU command (see [`Vm::qemu_args`]).
-    pub fn command(&self, accel: Accel, serial: &Path) -> Result<Cmd> {
+    pub fn command(&self, accel: Accel, serial: &Serial) -> Result<Cmd> {
         Ok(Cmd::new(QEMU).args(self.qemu_args(accel, serial)?))
     }
 
@@ -413,7 +429,7 @@ impl Vm {
             Some(a) => a,
             None => Accel::choose(&self.kernel)?,
         };
-        let cmd = self.command(accel, log)?;
+        let cmd = self.command(accel, &Serial::File(log.to_path_buf()))?;
         let display = cmd.display();
         // QEMU truncates the file itself; removing it first means a stale log
         // never passes for this run's when QEMU fails to start.
@@ -703,7 +719,7 @@ mod tests {
             .drive(Drive::ide("/r.img").read_only(true))
             .drive(Drive::sata("/s.img"));
         let args: Vec<String> = vm
-            .qemu_args(Accel::Tcg, Path::new("/log"))
+            .qemu_args(Accel::Tcg, &Serial::File("/log".into()))
             .unwrap()
             .into_iter()
             .map(|a| a.into_string().unwrap())
