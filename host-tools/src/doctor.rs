@@ -51,7 +51,10 @@ pub const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
 
 /// The Debian package that provides `program`, if the build knows it.
 pub fn package_of(program: &str) -> Option<&'static str> {
-    PROGRAMS.iter().find(|(p, _)| *p == program).map(|(_, pkg)| *pkg)
+    PROGRAMS
+        .iter()
+        .find(|(p, _)| *p == program)
+        .map(|(_, pkg)| *pkg)
 }
 
 /// What is missing: Debian packages (deduplicated) and rustup targets.
@@ -76,14 +79,20 @@ pub fn missing() -> Missing {
     }
     packages.sort();
     packages.dedup();
-    let installed = Cmd::new("rustup").args(["target", "list", "--installed"]).read().unwrap_or_default();
+    let installed = Cmd::new("rustup")
+        .args(["target", "list", "--installed"])
+        .read()
+        .unwrap_or_default();
     let rust_targets = RUST_TARGETS
         .iter()
         .copied()
         .filter(|t| !installed.lines().any(|l| l.trim() == *t))
         .inspect(|t| ui::step(&format!("missing rustup target {t}")))
         .collect();
-    Missing { packages, rust_targets }
+    Missing {
+        packages,
+        rust_targets,
+    }
 }
 
 /// `host-tools doctor [--install]`.
@@ -96,7 +105,12 @@ pub fn doctor(install: bool) -> Result<()> {
     if !install {
         bail!(
             "missing: {}; run `host-tools doctor --install` (Debian/Ubuntu, as root or with sudo)",
-            m.packages.iter().copied().chain(m.rust_targets.iter().copied()).collect::<Vec<_>>().join(", ")
+            m.packages
+                .iter()
+                .copied()
+                .chain(m.rust_targets.iter().copied())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if !m.packages.is_empty() {
@@ -105,7 +119,9 @@ pub fn doctor(install: bool) -> Result<()> {
             let mut all: Vec<&str> = sudo.to_vec();
             all.push("apt-get");
             all.extend_from_slice(args);
-            Cmd::new(all[0]).args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive")
+            Cmd::new(all[0])
+                .args(&all[1..])
+                .env("DEBIAN_FRONTEND", "noninteractive")
         };
         ui::step("apt-get update");
         apt(&["update", "-q"]).run_interactive()?;
@@ -120,12 +136,20 @@ pub fn doctor(install: bool) -> Result<()> {
     }
     let left = missing();
     if !left.packages.is_empty() || !left.rust_targets.is_empty() {
-        bail!("still missing after installing: {:?} {:?}", left.packages, left.rust_targets);
+        bail!(
+            "still missing after installing: {:?} {:?}",
+            left.packages,
+            left.rust_targets
+        );
     }
     ui::step("everything the build needs is installed");
     Ok(())
 }
 
 fn is_root() -> bool {
-    Cmd::new("id").arg("-u").read().map(|s| s.trim() == "0").unwrap_or(false)
+    Cmd::new("id")
+        .arg("-u")
+        .read()
+        .map(|s| s.trim() == "0")
+        .unwrap_or(false)
 }

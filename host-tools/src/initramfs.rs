@@ -28,16 +28,32 @@ pub struct Entry {
 
 impl Entry {
     pub fn dir(path: &str) -> Entry {
-        Entry { path: path.into(), mode: 0o755, kind: Kind::Dir }
+        Entry {
+            path: path.into(),
+            mode: 0o755,
+            kind: Kind::Dir,
+        }
     }
     pub fn file(path: &str, mode: u32, data: Vec<u8>) -> Entry {
-        Entry { path: path.into(), mode, kind: Kind::File(data) }
+        Entry {
+            path: path.into(),
+            mode,
+            kind: Kind::File(data),
+        }
     }
     pub fn char_dev(path: &str, mode: u32, major: u32, minor: u32) -> Entry {
-        Entry { path: path.into(), mode, kind: Kind::CharDev(major, minor) }
+        Entry {
+            path: path.into(),
+            mode,
+            kind: Kind::CharDev(major, minor),
+        }
     }
     pub fn symlink(path: &str, target: &str) -> Entry {
-        Entry { path: path.into(), mode: 0o777, kind: Kind::Symlink(target.into()) }
+        Entry {
+            path: path.into(),
+            mode: 0o777,
+            kind: Kind::Symlink(target.into()),
+        }
     }
 }
 
@@ -55,7 +71,11 @@ pub enum Compression {
 pub fn write_newc(mut entries: Vec<Entry>, mtime: u32) -> Result<Vec<u8>> {
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     for pair in entries.windows(2) {
-        ensure!(pair[0].path != pair[1].path, "initramfs entry `{}` is listed twice", pair[0].path);
+        ensure!(
+            pair[0].path != pair[1].path,
+            "initramfs entry `{}` is listed twice",
+            pair[0].path
+        );
     }
     let mut out = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
@@ -65,8 +85,13 @@ pub fn write_newc(mut entries: Vec<Entry>, mtime: u32) -> Result<Vec<u8>> {
             Kind::CharDev(major, minor) => (0o020000, &[], (*major, *minor)),
             Kind::Symlink(target) => (0o120000, target.as_bytes(), (0, 0)),
         };
-        let size = u32::try_from(data.len()).with_context(|| format!("{} is larger than 4 GiB", entry.path))?;
-        let nlink = if matches!(entry.kind, Kind::Dir) { 2 } else { 1 };
+        let size = u32::try_from(data.len())
+            .with_context(|| format!("{} is larger than 4 GiB", entry.path))?;
+        let nlink = if matches!(entry.kind, Kind::Dir) {
+            2
+        } else {
+            1
+        };
         let mut writer = cpio::newc::Builder::new(&entry.path)
             .ino(i as u32 + 1)
             .mode(type_bits | (entry.mode & 0o7777))
@@ -90,7 +115,9 @@ pub fn compress(data: &[u8], compression: Compression) -> Result<Vec<u8>> {
     Ok(match compression {
         Compression::None => data.to_vec(),
         Compression::Gzip => {
-            let mut enc = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+            let mut enc = flate2::GzBuilder::new()
+                .mtime(0)
+                .write(Vec::new(), flate2::Compression::best());
             enc.write_all(data)?;
             enc.finish()?
         }
@@ -101,10 +128,19 @@ pub fn compress(data: &[u8], compression: Compression) -> Result<Vec<u8>> {
 /// `SOURCE_DATE_EPOCH`, else the time of the last commit, else 0.
 pub fn source_date_epoch() -> Result<u32> {
     if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
-        return value.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds"));
+        return value
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds"));
     }
     let last_commit = Cmd::new("git")
-        .args(["-C", &paths::repo_root().to_string_lossy(), "log", "-1", "--format=%ct"])
+        .args([
+            "-C",
+            &paths::repo_root().to_string_lossy(),
+            "log",
+            "-1",
+            "--format=%ct",
+        ])
         .read()
         .ok()
         .and_then(|s| s.trim().parse().ok());
@@ -115,7 +151,15 @@ pub fn source_date_epoch() -> Result<u32> {
 pub fn build_stage1() -> Result<Vec<u8>> {
     let step = ui::Step::start("build init-nostd (release)");
     Cmd::new("cargo")
-        .args(["build", "--release", "--locked", "-p", "init-nostd", "--bin", "init-nostd"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "init-nostd",
+            "--bin",
+            "init-nostd",
+        ])
         .dir(paths::repo_root())
         .run()?;
     let path = paths::cargo_target_dir().join("release").join("init-nostd");
@@ -129,7 +173,10 @@ pub fn build_stage1() -> Result<Vec<u8>> {
 pub fn check_static_elf(bytes: &[u8]) -> Result<()> {
     let file = object::File::parse(bytes).context("not an ELF file")?;
     if let Some(interp) = file.section_by_name(".interp") {
-        bail!("has a program interpreter ({}): not static", String::from_utf8_lossy(interp.data()?).trim_end_matches('\0'));
+        bail!(
+            "has a program interpreter ({}): not static",
+            String::from_utf8_lossy(interp.data()?).trim_end_matches('\0')
+        );
     }
     if file.section_by_name(".dynamic").is_some() {
         bail!("has a .dynamic section (shared libraries): not static");
@@ -175,14 +222,21 @@ pub fn build(out: &Path, compression: Compression) -> Result<Initramfs> {
     let image = compress(&archive, compression)?;
     let image_path = out.join("initramfs.img");
     write_file(&image_path, &image)?;
-    Ok(Initramfs { init: init_path, image: image_path, init_size, raw_size, image_size: image.len() as u64 })
+    Ok(Initramfs {
+        init: init_path,
+        image: image_path,
+        init_size,
+        raw_size,
+        image_size: image.len() as u64,
+    })
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.
 pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 #[cfg(test)]
@@ -190,7 +244,11 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<Entry> {
-        vec![Entry::file("init", 0o755, b"\x7fELF".to_vec()), Entry::dir("dev"), Entry::char_dev("dev/console", 0o600, 5, 1)]
+        vec![
+            Entry::file("init", 0o755, b"\x7fELF".to_vec()),
+            Entry::dir("dev"),
+            Entry::char_dev("dev/console", 0o600, 5, 1),
+        ]
     }
 
     #[test]
@@ -207,7 +265,14 @@ mod tests {
                 break;
             }
             let e = reader.entry();
-            names.push((e.name().to_string(), e.mode(), e.uid(), e.mtime(), e.rdev_major(), e.rdev_minor()));
+            names.push((
+                e.name().to_string(),
+                e.mode(),
+                e.uid(),
+                e.mtime(),
+                e.rdev_major(),
+                e.rdev_minor(),
+            ));
             rest = reader.finish().unwrap();
         }
         assert_eq!(

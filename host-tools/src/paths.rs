@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 pub fn repo_root() -> PathBuf {
     // host-tools/ is one level below the root; CARGO_MANIFEST_DIR is fixed at
     // compile time, which is what we want for a tool that builds its own checkout.
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host-tools has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host-tools has a parent")
+        .to_path_buf()
 }
 
 /// `build/` (or `$K1OS_BUILD_DIR`).
@@ -21,7 +24,9 @@ pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("K1OS_CACHE") {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
     home.join(".cache").join("k1os")
 }
 

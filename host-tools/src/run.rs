@@ -20,7 +20,12 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn new(program: &str) -> Cmd {
-        Cmd { program: program.to_string(), args: Vec::new(), dir: None, env: Vec::new() }
+        Cmd {
+            program: program.to_string(),
+            args: Vec::new(),
+            dir: None,
+            env: Vec::new(),
+        }
     }
 
     pub fn arg(mut self, arg: impl Into<OsString>) -> Cmd {
@@ -108,7 +113,8 @@ impl Cmd {
     /// Runs it with output going to `log` (stdout and stderr both); on failure
     /// the error shows the log's tail and where the full log is.
     pub fn run_logged(&self, log: &Path) -> Result<()> {
-        let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let file =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let status = self
             .expression()?
             .stderr_to_stdout()
@@ -157,7 +163,11 @@ pub fn tail_block(text: &str, n: usize) -> String {
         return String::new();
     }
     let start = lines.len().saturating_sub(n);
-    format!("\n--- last {} lines of output ---\n{}", lines.len() - start, lines[start..].join("\n"))
+    format!(
+        "\n--- last {} lines of output ---\n{}",
+        lines.len() - start,
+        lines[start..].join("\n")
+    )
 }
 
 /// Finds `program` on PATH; when missing, the error names its Debian package.

@@ -35,11 +35,19 @@ impl Step {
     pub fn start(name: impl Into<String>) -> Step {
         let name = name.into();
         step(&name);
-        Step { name, start: Instant::now() }
+        Step {
+            name,
+            start: Instant::now(),
+        }
     }
 
     pub fn done(self, outcome: &str) {
-        eprintln!("    {} {} ({:.1} s)", self.name, outcome, self.start.elapsed().as_secs_f64());
+        eprintln!(
+            "    {} {} ({:.1} s)",
+            self.name,
+            outcome,
+            self.start.elapsed().as_secs_f64()
+        );
     }
 }
 

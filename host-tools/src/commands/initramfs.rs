@@ -21,7 +21,12 @@ pub fn exec(args: Args) -> Result<()> {
     let step = ui::Step::start("pack the initramfs");
     let built = initramfs::build(&out, args.compress)?;
     step.done("done");
-    println!("{}: {} bytes ({})", built.init.display(), built.init_size, ui::human_size(built.init_size));
+    println!(
+        "{}: {} bytes ({})",
+        built.init.display(),
+        built.init_size,
+        ui::human_size(built.init_size)
+    );
     println!(
         "{}: {} bytes ({} uncompressed, {:?})",
         built.image.display(),
