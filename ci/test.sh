@@ -14,6 +14,10 @@ host_tools doctor --install
 echo "==> formatting"
 cargo fmt --all -- --check
 
+echo "==> dependency licences and duplicates (deny.toml, deny-stage1.toml)"
+cargo deny --locked check licenses bans
+cargo deny --locked --manifest-path init-nostd/Cargo.toml --config deny-stage1.toml check bans
+
 echo "==> kernel (qemu profile; cached after the first build)"
 host_tools kernel --profile qemu
 

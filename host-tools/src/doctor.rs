@@ -49,6 +49,10 @@ pub const FILES: &[(&str, &str)] = &[
 /// rustup targets the build needs (`warp` and other static std binaries).
 pub const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
 
+/// Cargo subcommands the test command runs, pinned: `(crate, version)`.
+/// `cargo-deny` checks dependency licences and duplicates (`deny.toml`).
+pub const CARGO_TOOLS: &[(&str, &str)] = &[("cargo-deny", "0.20.2")];
+
 /// The Debian package that provides `program`, if the build knows it.
 pub fn package_of(program: &str) -> Option<&'static str> {
     PROGRAMS
@@ -61,6 +65,13 @@ pub fn package_of(program: &str) -> Option<&'static str> {
 pub struct Missing {
     pub packages: Vec<&'static str>,
     pub rust_targets: Vec<&'static str>,
+    pub cargo_tools: Vec<(&'static str, &'static str)>,
+}
+
+impl Missing {
+    fn is_empty(&self) -> bool {
+        self.packages.is_empty() && self.rust_targets.is_empty() && self.cargo_tools.is_empty()
+    }
 }
 
 pub fn missing() -> Missing {
@@ -89,16 +100,33 @@ pub fn missing() -> Missing {
         .filter(|t| !installed.lines().any(|l| l.trim() == *t))
         .inspect(|t| ui::step(&format!("missing rustup target {t}")))
         .collect();
+    let cargo_tools = CARGO_TOOLS
+        .iter()
+        .copied()
+        .filter(|(name, version)| !cargo_tool_installed(name, version))
+        .inspect(|(name, version)| ui::step(&format!("missing cargo tool {name} {version}")))
+        .collect();
     Missing {
         packages,
         rust_targets,
+        cargo_tools,
     }
+}
+
+/// Whether `cargo <tool> --version` answers with the pinned version
+/// (`cargo-deny 0.20.2`).
+fn cargo_tool_installed(name: &str, version: &str) -> bool {
+    let subcommand = name.trim_start_matches("cargo-");
+    Cmd::new("cargo")
+        .args([subcommand, "--version"])
+        .read()
+        .is_ok_and(|out| out.split_whitespace().any(|word| word == version))
 }
 
 /// `host-tools doctor [--install]`.
 pub fn doctor(install: bool) -> Result<()> {
     let m = missing();
-    if m.packages.is_empty() && m.rust_targets.is_empty() {
+    if m.is_empty() {
         ui::step("everything the build needs is installed");
         return Ok(());
     }
@@ -109,6 +137,7 @@ pub fn doctor(install: bool) -> Result<()> {
                 .iter()
                 .copied()
                 .chain(m.rust_targets.iter().copied())
+                .chain(m.cargo_tools.iter().map(|(name, _)| *name))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -134,12 +163,21 @@ pub fn doctor(install: bool) -> Result<()> {
         ui::step(&format!("rustup target add {target}"));
         Cmd::new("rustup").args(["target", "add", target]).run()?;
     }
+    for (name, version) in &m.cargo_tools {
+        ui::step(&format!(
+            "cargo install {name} --version {version} --locked (a few minutes, once)"
+        ));
+        Cmd::new("cargo")
+            .args(["install", name, "--version", version, "--locked"])
+            .run()?;
+    }
     let left = missing();
-    if !left.packages.is_empty() || !left.rust_targets.is_empty() {
+    if !left.is_empty() {
         bail!(
-            "still missing after installing: {:?} {:?}",
+            "still missing after installing: {:?} {:?} {:?}",
             left.packages,
-            left.rust_targets
+            left.rust_targets,
+            left.cargo_tools
         );
     }
     ui::step("everything the build needs is installed");
