@@ -1,0 +1,321 @@
+//! `THIRD-PARTY-NOTICES`: what the image ships that K1OS did not write — every
+//! package (name, version, licence, where its source is) and every Rust crate
+//! compiled into a binary that ships (name, version, licence) — and the licence
+//! texts of those crates.
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::packages::Package;
+use crate::paths;
+use crate::run::Cmd;
+
+/// Where in the image the notices and licence texts go.
+pub const NOTICES_PATH: &str = "usr/share/doc/k1os/THIRD-PARTY-NOTICES";
+pub const LICENSES_DIR: &str = "usr/share/doc/k1os/licenses";
+
+/// The MIT licence's text (without a copyright line: each crate's own files,
+/// or its `authors`, carry that).
+const MIT_TEXT: &str =
+    "Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the \"Software\"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+";
+
+/// The workspace binaries that ship in images: stage 1 (the initramfs `/init`).
+pub const SHIPPED_BINARIES: &[&str] = &["init-nostd"];
+
+/// A crate compiled into a shipped binary.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Crate {
+    pub name: String,
+    pub version: String,
+    pub license: String,
+    /// The directory of its sources (for its licence files).
+    pub dir: PathBuf,
+}
+
+/// The crates linked into the workspace package `root` for the x86_64 Linux
+/// target: normal dependencies, transitively. Build-only crates (build
+/// scripts, proc-macros) and dev-dependencies put no code into the binary and
+/// are left out. The root itself is K1OS's own code.
+pub fn shipped_crates(root: &str) -> Result<Vec<Crate>> {
+    let text = Cmd::new("cargo")
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .args(["--filter-platform", "x86_64-unknown-linux-gnu"])
+        .arg("--manifest-path")
+        .arg(paths::repo_root().join("Cargo.toml"))
+        .read()?;
+    crates_from_metadata(&text, root)
+}
+
+/// The pure half of [`shipped_crates`]: walks `cargo metadata` output.
+pub fn crates_from_metadata(metadata: &str, root: &str) -> Result<Vec<Crate>> {
+    let meta: Value = serde_json::from_str(metadata).context("parsing `cargo metadata` output")?;
+    let packages: BTreeMap<&str, &Value> = meta["packages"]
+        .as_array()
+        .context("`cargo metadata`: no packages")?
+        .iter()
+        .filter_map(|p| Some((p["id"].as_str()?, p)))
+        .collect();
+    let nodes: BTreeMap<&str, &Value> = meta["resolve"]["nodes"]
+        .as_array()
+        .context("`cargo metadata`: no resolve graph")?
+        .iter()
+        .filter_map(|n| Some((n["id"].as_str()?, n)))
+        .collect();
+    let Some(root_id) = packages
+        .iter()
+        .find(|(_, p)| p["name"] == root && p["source"].is_null())
+        .map(|(id, _)| *id)
+    else {
+        bail!("`cargo metadata`: no workspace package `{root}`");
+    };
+
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![root_id];
+    while let Some(id) = todo.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(node) = nodes.get(id) else { continue };
+        for dep in node["deps"].as_array().into_iter().flatten() {
+            let linked = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"].is_null());
+            let Some(dep_id) = dep["pkg"].as_str() else {
+                continue;
+            };
+            let is_proc_macro = packages.get(dep_id).is_some_and(|p| {
+                p["targets"].as_array().into_iter().flatten().any(|t| {
+                    t["kind"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|k| k == "proc-macro")
+                })
+            });
+            if linked && !is_proc_macro {
+                todo.push(dep_id);
+            }
+        }
+    }
+    let mut crates = Vec::new();
+    for id in seen {
+        let p = packages[id];
+        if p["source"].is_null() {
+            continue; // our own workspace crates
+        }
+        let name = p["name"].as_str().unwrap_or_default().to_string();
+        let license = match p["license"].as_str() {
+            Some(l) => l.to_string(),
+            None => {
+                bail!("crate {name} declares no licence (field `license`): K1OS cannot ship it")
+            }
+        };
+        let manifest = PathBuf::from(p["manifest_path"].as_str().unwrap_or_default());
+        crates.push(Crate {
+            name,
+            version: p["version"].as_str().unwrap_or_default().to_string(),
+            license,
+            dir: manifest.parent().map(Path::to_path_buf).unwrap_or_default(),
+        });
+    }
+    crates.sort();
+    Ok(crates)
+}
+
+/// The text of `THIRD-PARTY-NOTICES`.
+pub fn render(packages: &[Package], crates: &[(&str, Vec<Crate>)]) -> String {
+    let mut out = String::from(
+        "THIRD-PARTY NOTICES for K1OS\n\
+         ============================\n\n\
+         K1OS itself is licensed under the Apache License 2.0. This image also\n\
+         contains the software below, under its own licences. Licence texts are\n\
+         in /usr/share/doc/k1os/licenses/ and, for packages, where each package\n\
+         installs them (/usr/share/doc/<package>/).\n\n\
+         Packages\n--------\n\n",
+    );
+    for p in packages {
+        out += &format!("{} {}\n  licence: {}\n", p.name, p.version, p.license);
+        for s in &p.sources {
+            out += &format!("  source: {}\n", s.describe());
+        }
+        if let Some(upstream) = &p.upstream {
+            out += &format!("  upstream: {upstream}\n");
+        }
+        if p.license.contains("GPL") {
+            out += "  This is free software under the GNU GPL: the complete corresponding\n  \
+                    source is available from the upstream location above, and from the\n  \
+                    K1OS project on request, for at least three years.\n";
+        }
+        out.push('\n');
+    }
+    for (binary, list) in crates {
+        out += &format!("Rust crates compiled into {binary}\n");
+        out += &"-".repeat(28 + binary.len());
+        out += "\n\n";
+        for c in list {
+            out += &format!("{} {}  ({})\n", c.name, c.version, c.license);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Licence files of a crate (`LICENSE`, `LICENSE-MIT`, `COPYING`, …).
+pub fn license_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_ascii_uppercase();
+            p.is_file()
+                && (name.starts_with("LICENSE")
+                    || name.starts_with("LICENCE")
+                    || name.starts_with("COPYING"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Writes `THIRD-PARTY-NOTICES` and the crates' licence files under `root`
+/// (a root filesystem staging tree). Returns the notices' path.
+pub fn write_into(root: &Path, packages: &[Package]) -> Result<PathBuf> {
+    let mut crates = Vec::new();
+    for binary in SHIPPED_BINARIES {
+        crates.push((*binary, shipped_crates(binary)?));
+    }
+    let licenses = root.join(LICENSES_DIR);
+    for (_, list) in &crates {
+        for c in list {
+            let files = license_files(&c.dir);
+            let dest = licenses.join(format!("{}-{}", c.name, c.version));
+            std::fs::create_dir_all(&dest)
+                .with_context(|| format!("creating {}", dest.display()))?;
+            if files.is_empty() {
+                // Some crates (ufmt-write) are published without a licence
+                // file: say so, and point at the standard texts they declare.
+                let note = format!(
+                    "{} {} is published without a licence file. It declares the licence\n\
+                     `{}`; the standard texts are in ../standard/.\n",
+                    c.name, c.version, c.license
+                );
+                std::fs::write(dest.join("LICENSE-NOTE"), note)?;
+            }
+            for f in files {
+                let target = dest.join(f.file_name().unwrap_or_default());
+                std::fs::copy(&f, &target)
+                    .with_context(|| format!("copying {} to {}", f.display(), target.display()))?;
+            }
+        }
+    }
+    let apache = paths::repo_root().join("LICENSE");
+    let standard = licenses.join("standard");
+    std::fs::create_dir_all(&standard)?;
+    std::fs::copy(&apache, standard.join("Apache-2.0"))
+        .with_context(|| format!("copying {}", apache.display()))?;
+    std::fs::write(standard.join("MIT"), MIT_TEXT)?;
+    let path = root.join(NOTICES_PATH);
+    std::fs::create_dir_all(path.parent().unwrap_or(root))?;
+    std::fs::write(&path, render(packages, &crates))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage1_crates_are_its_linked_dependencies_only() {
+        let crates = shipped_crates("init-nostd").unwrap();
+        let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
+        for expected in ["rustix", "linux-raw-sys", "heapless", "ufmt"] {
+            assert!(
+                names.contains(&expected),
+                "{expected} missing from {names:?}"
+            );
+        }
+        // A proc-macro, a dev-dependency and host-tools' own dependencies put no code in /init.
+        for absent in ["ufmt-macros", "tempfile", "clap", "init-nostd"] {
+            assert!(
+                !names.contains(&absent),
+                "{absent} should not be listed: {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_shipped_crate_gets_a_licence_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let notices = write_into(root.path(), &[]).unwrap();
+        assert!(notices.ends_with(NOTICES_PATH));
+        for c in shipped_crates("init-nostd").unwrap() {
+            let dir = root
+                .path()
+                .join(LICENSES_DIR)
+                .join(format!("{}-{}", c.name, c.version));
+            let files = std::fs::read_dir(&dir).unwrap().count();
+            assert!(files > 0, "{} is empty", dir.display());
+        }
+        assert!(
+            root.path()
+                .join(LICENSES_DIR)
+                .join("standard/MIT")
+                .is_file()
+        );
+    }
+
+    #[test]
+    fn notices_name_every_package_and_crate() {
+        let packages = crate::packages::load(&crate::packages::packages_dir()).unwrap();
+        let crates = shipped_crates("init-nostd").unwrap();
+        let text = render(&packages, &[("init-nostd", crates.clone())]);
+        for p in &packages {
+            assert!(
+                text.contains(&format!(
+                    "{} {}\n  licence: {}",
+                    p.name, p.version, p.license
+                )),
+                "{}",
+                p.name
+            );
+        }
+        for c in &crates {
+            assert!(
+                text.contains(&format!("{} {}  ({})", c.name, c.version, c.license)),
+                "{}",
+                c.name
+            );
+        }
+        assert!(
+            text.contains("corresponding\n  source"),
+            "GPL packages say where the source is"
+        );
+    }
+}
