@@ -59,7 +59,11 @@ impl Devices {
     /// Devices that hold no medium (size 0) or cannot be read are skipped now
     /// and looked at again by the next scan.
     pub fn scan(&mut self) -> usize {
-        let Ok(dir) = rustix::fs::open(c"/sys/class/block", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else {
+        let Ok(dir) = rustix::fs::open(
+            c"/sys/class/block",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
             return 0;
         };
         let mut added = 0;
@@ -67,11 +71,18 @@ impl Devices {
         let mut entries = RawDir::new(&dir, &mut buf);
         while let Some(Ok(entry)) = entries.next() {
             let name = entry.file_name().to_bytes();
-            if name.starts_with(b".") || is_virtual(name) || self.list.iter().any(|d| d.name == name) {
+            if name.starts_with(b".")
+                || is_virtual(name)
+                || self.list.iter().any(|d| d.name == name)
+            {
                 continue;
             }
             if let Some(device) = examine(dir.as_fd(), name) {
-                debug!("found /dev/{} ({})", Bytes(name), crate::mounts::fs_name(device.probe.as_ref()));
+                debug!(
+                    "found /dev/{} ({})",
+                    Bytes(name),
+                    crate::mounts::fs_name(device.probe.as_ref())
+                );
                 if self.list.push(device).is_err() {
                     break;
                 }
@@ -87,7 +98,11 @@ impl Devices {
     /// Whether discovery has settled: no new device for a short idle period
     /// (longer while USB storage is attached).
     pub fn settled(&self) -> bool {
-        let idle_ms = if usb_storage_present() { SETTLE_USB_MS } else { SETTLE_IDLE_MS };
+        let idle_ms = if usb_storage_present() {
+            SETTLE_USB_MS
+        } else {
+            SETTLE_IDLE_MS
+        };
         crate::log::elapsed_us().saturating_sub(self.last_new_us) >= idle_ms * 1000
     }
 
@@ -95,7 +110,11 @@ impl Devices {
     pub fn candidates(&self) -> Vec<Candidate<'_>, MAX_DEVICES> {
         let mut out = Vec::new();
         for d in &self.list {
-            let _ = out.push(Candidate { name: &d.name, parent: d.parent.as_deref(), probe: d.probe.as_ref() });
+            let _ = out.push(Candidate {
+                name: &d.name,
+                parent: d.parent.as_deref(),
+                probe: d.probe.as_ref(),
+            });
         }
         out
     }
@@ -114,18 +133,33 @@ fn examine(sys_block: rustix::fd::BorrowedFd<'_>, name: &[u8]) -> Option<Device>
     let size_path = PathBuf::join(&[name, b"/size"]).ok()?;
     let mut text = [0u8; 24];
     let size = read_at(sys_block, size_path.as_cstr(), &mut text).ok()?;
-    if text[..size].iter().take_while(|b| b.is_ascii_digit()).all(|&b| b == b'0') {
+    if text[..size]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .all(|&b| b == b'0')
+    {
         return None; // no medium (empty CD drive) or zero-size device
     }
     let parent = match PathBuf::join(&[name, b"/partition"]) {
-        Ok(p) if rustix::fs::statat(sys_block, p.as_cstr(), AtFlags::empty()).is_ok() => parent_of(sys_block, name),
+        Ok(p) if rustix::fs::statat(sys_block, p.as_cstr(), AtFlags::empty()).is_ok() => {
+            parent_of(sys_block, name)
+        }
         _ => None,
     };
     let node = PathBuf::join(&[b"/dev/", name]).ok()?;
-    let fd = rustix::fs::open(node.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK, Mode::empty()).ok()?;
+    let fd = rustix::fs::open(
+        node.as_cstr(),
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .ok()?;
     let mut sb = [0u8; probe::PROBE_LEN];
     let n = read_full(&fd, &mut sb).ok()?;
-    Some(Device { name: name_buf, parent, probe: probe::probe(&sb[..n]) })
+    Some(Device {
+        name: name_buf,
+        parent,
+        probe: probe::probe(&sb[..n]),
+    })
 }
 
 /// A partition's disk: `/sys/class/block/sda1` links to `…/block/sda/sda1`.
@@ -138,7 +172,11 @@ fn parent_of(sys_block: rustix::fd::BorrowedFd<'_>, name: &[u8]) -> Option<Name>
 }
 
 /// Reads a small file relative to `dir` into `buf`; returns the length.
-fn read_at(dir: rustix::fd::BorrowedFd<'_>, path: &core::ffi::CStr, buf: &mut [u8]) -> rustix::io::Result<usize> {
+fn read_at(
+    dir: rustix::fd::BorrowedFd<'_>,
+    path: &core::ffi::CStr,
+    buf: &mut [u8],
+) -> rustix::io::Result<usize> {
     let fd = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     rustix::io::read(&fd, buf)
 }
@@ -160,7 +198,11 @@ pub fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> rustix::io::Result<usize> {
 /// Whether a USB mass-storage interface is bound, i.e. a stick may still be
 /// on its way to becoming a block device.
 fn usb_storage_present() -> bool {
-    let Ok(dir) = rustix::fs::open(c"/sys/bus/usb/drivers/usb-storage", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else {
+    let Ok(dir) = rustix::fs::open(
+        c"/sys/bus/usb/drivers/usb-storage",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
         return false;
     };
     let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 1024];

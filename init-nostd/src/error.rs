@@ -27,12 +27,22 @@ pub type Result<T> = core::result::Result<T, Error>;
 impl Error {
     /// A failed system call during `step` on `subject`.
     pub fn sys(step: &'static str, subject: &[u8], errno: Errno) -> Error {
-        Error { step, subject: truncated(subject), errno: Some(errno), why: "" }
+        Error {
+            step,
+            subject: truncated(subject),
+            errno: Some(errno),
+            why: "",
+        }
     }
 
     /// A failure that is not a system call's: `why` says what is wrong.
     pub fn msg(step: &'static str, subject: &[u8], why: &'static str) -> Error {
-        Error { step, subject: truncated(subject), errno: None, why }
+        Error {
+            step,
+            subject: truncated(subject),
+            errno: None,
+            why,
+        }
     }
 }
 
@@ -44,7 +54,10 @@ fn truncated(bytes: &[u8]) -> Vec<u8, SUBJECT_MAX> {
 
 /// `step: subject: why (ENAME)`.
 impl uDisplay for Error {
-    fn fmt<W: uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> core::result::Result<(), W::Error> {
+    fn fmt<W: uWrite + ?Sized>(
+        &self,
+        f: &mut ufmt::Formatter<'_, W>,
+    ) -> core::result::Result<(), W::Error> {
         f.write_str(self.step)?;
         if !self.subject.is_empty() {
             uwrite!(f, ": {}", Bytes(&self.subject))?;
@@ -63,7 +76,10 @@ impl uDisplay for Error {
 pub struct ErrnoName(pub Errno);
 
 impl uDisplay for ErrnoName {
-    fn fmt<W: uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> core::result::Result<(), W::Error> {
+    fn fmt<W: uWrite + ?Sized>(
+        &self,
+        f: &mut ufmt::Formatter<'_, W>,
+    ) -> core::result::Result<(), W::Error> {
         let n = self.0.raw_os_error();
         match errno::name(n) {
             Some(name) => f.write_str(name),

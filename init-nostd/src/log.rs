@@ -46,12 +46,19 @@ pub fn elapsed_us() -> u64 {
 /// Once `/dev` and `/proc` are mounted: open `/dev/kmsg` and learn the
 /// console log level. Before that, lines go to the console only.
 pub fn open_kmsg() {
-    if let Ok(fd) = rustix::fs::open(c"/dev/kmsg", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()) {
+    if let Ok(fd) = rustix::fs::open(
+        c"/dev/kmsg",
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
         KMSG_FD.store(fd.into_raw_fd(), Relaxed);
     }
     let mut buf = [0u8; 16];
-    if let Ok(fd) = rustix::fs::open(c"/proc/sys/kernel/printk", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        && let Ok(n) = rustix::io::read(&fd, &mut buf)
+    if let Ok(fd) = rustix::fs::open(
+        c"/proc/sys/kernel/printk",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) && let Ok(n) = rustix::io::read(&fd, &mut buf)
     {
         let digits = buf[..n].iter().take_while(|b| b.is_ascii_digit());
         let level = digits.fold(0i32, |acc, d| acc * 10 + (d - b'0') as i32);

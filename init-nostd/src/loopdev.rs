@@ -21,16 +21,26 @@ const ATTEMPTS: u32 = 8;
 /// `LOOP_CTL_GET_FREE` + `LOOP_CONFIGURE` (kernel ≥ 5.8, one atomic call), with
 /// the older `LOOP_SET_FD` + `LOOP_SET_STATUS64` when the kernel says `EINVAL`.
 pub fn attach(image: BorrowedFd<'_>) -> Result<(PathBuf, rustix::fd::OwnedFd)> {
-    let control = rustix::fs::open(c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-        .step(STEP, b"/dev/loop-control")?;
+    let control = rustix::fs::open(
+        c"/dev/loop-control",
+        OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .step(STEP, b"/dev/loop-control")?;
     let mut last = Errno::BUSY;
     for _ in 0..ATTEMPTS {
         // SAFETY: LOOP_CTL_GET_FREE takes no argument; the free index is the result.
-        let index = unsafe { sys::ioctl(control.as_fd(), lo::LOOP_CTL_GET_FREE, 0) }.step(STEP, b"/dev/loop-control")?;
+        let index = unsafe { sys::ioctl(control.as_fd(), lo::LOOP_CTL_GET_FREE, 0) }
+            .step(STEP, b"/dev/loop-control")?;
         let mut digits = [0u8; 10];
-        let node = PathBuf::join(&[b"/dev/loop", decimal(index as u32, &mut digits)]).step(STEP, b"/dev/loop")?;
-        let device = rustix::fs::open(node.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .step(STEP, node.bytes())?;
+        let node = PathBuf::join(&[b"/dev/loop", decimal(index as u32, &mut digits)])
+            .step(STEP, b"/dev/loop")?;
+        let device = rustix::fs::open(
+            node.as_cstr(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .step(STEP, node.bytes())?;
         match configure(device.as_fd(), image) {
             Ok(()) => return Ok((node, device)),
             Err(e @ (Errno::BUSY | Errno::AGAIN)) => last = e,
@@ -56,7 +66,14 @@ fn configure(device: BorrowedFd<'_>, image: BorrowedFd<'_>) -> core::result::Res
     // SAFETY: LOOP_SET_FD takes the backing file descriptor as an integer.
     unsafe { sys::ioctl(device, lo::LOOP_SET_FD, image.as_raw_fd() as usize) }?;
     // SAFETY: LOOP_SET_STATUS64 reads a `struct loop_info64`, which `config.info` is.
-    unsafe { sys::ioctl(device, lo::LOOP_SET_STATUS64, &raw const config.info as usize) }.map(drop)
+    unsafe {
+        sys::ioctl(
+            device,
+            lo::LOOP_SET_STATUS64,
+            &raw const config.info as usize,
+        )
+    }
+    .map(drop)
 }
 
 /// `n` in decimal, written into `buf`.

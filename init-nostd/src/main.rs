@@ -47,7 +47,10 @@ const TORAM_MARGIN: u64 = 16 << 20;
 pub extern "C" fn main() -> ! {
     log::start_clock();
     if !rustix::process::getpid().is_init() {
-        sys::write_raw(2, b"k1os-init: refusing to run: this is the initramfs /init and must be PID 1\n");
+        sys::write_raw(
+            2,
+            b"k1os-init: refusing to run: this is the initramfs /init and must be PID 1\n",
+        );
         sys::exit(1);
     }
     if let Err(err) = mounts::mount_early() {
@@ -63,7 +66,12 @@ pub extern "C" fn main() -> ! {
     let mut cmdline_buf = [0u8; CMDLINE_MAX];
     let cmdline = read_cmdline(&mut cmdline_buf);
     let config = cmdline::parse(cmdline, &mut |w| {
-        warn!("{}: {}={} (using the default)", w.problem.as_str(), Bytes(w.key), Bytes(w.value))
+        warn!(
+            "{}: {}={} (using the default)",
+            w.problem.as_str(),
+            Bytes(w.key),
+            Bytes(w.value)
+        )
     });
     log::set_debug(config.debug);
     debug!("command line: {}", Bytes(cmdline));
@@ -81,24 +89,42 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
     record.media = Some(media);
     let media_dev = &devices.list[media];
     record.phase(phase::MEDIA, |l| {
-        let _ = uwrite!(l, "/dev/{} ({}), image {}", Bytes(&media_dev.name), Describe(media_dev), Bytes(config.image));
+        let _ = uwrite!(
+            l,
+            "/dev/{} ({}), image {}",
+            Bytes(&media_dev.name),
+            Describe(media_dev),
+            Bytes(config.image)
+        );
     });
 
-    let mut image_path = PathBuf::join(&[contract::RUN_MEDIA.as_bytes(), config.image]).step("find the image", config.image)?;
+    let mut image_path = PathBuf::join(&[contract::RUN_MEDIA.as_bytes(), config.image])
+        .step("find the image", config.image)?;
     if config.toram {
         image_path = copy_to_ram(&image_path)?;
         record.phase(phase::TORAM, |l| {
-        let _ = l.write_str("image copied to RAM, boot media released");
-    });
+            let _ = l.write_str("image copied to RAM, boot media released");
+        });
     }
     let image = mounts::open_read("open the image", image_path.as_cstr())?;
     let (loop_device, loop_fd) = loopdev::attach(image.as_fd())?;
     drop(image);
     let lower = c_str(contract::RUN_LOWER);
-    mounts::mount_device("mount the root image", loop_device.as_cstr(), lower, c"squashfs", true)?;
+    mounts::mount_device(
+        "mount the root image",
+        loop_device.as_cstr(),
+        lower,
+        c"squashfs",
+        true,
+    )?;
     drop(loop_fd); // the mount holds the device now
     record.phase(phase::IMAGE, |l| {
-        let _ = uwrite!(l, "{} on {}", Bytes(loop_device.bytes()), contract::RUN_LOWER);
+        let _ = uwrite!(
+            l,
+            "{} on {}",
+            Bytes(loop_device.bytes()),
+            contract::RUN_LOWER
+        );
     });
 
     let upper = match config.mode {
@@ -110,14 +136,24 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
         Some(index) => {
             record.data = Some(index);
             record.phase(phase::DATA, |l| {
-                let _ = uwrite!(l, "/dev/{} on {}", Bytes(&devices.list[index].name), contract::RUN_DATA);
+                let _ = uwrite!(
+                    l,
+                    "/dev/{} on {}",
+                    Bytes(&devices.list[index].name),
+                    contract::RUN_DATA
+                );
             });
             contract::RUN_DATA
         }
         None => {
             mount_ram(config)?;
             record.phase(phase::RAM, |l| {
-                let _ = uwrite!(l, "tmpfs size={} on {}", Bytes(config.ramsize), contract::RUN_RAM);
+                let _ = uwrite!(
+                    l,
+                    "tmpfs size={} on {}",
+                    Bytes(config.ramsize),
+                    contract::RUN_RAM
+                );
             });
             contract::RUN_RAM
         }
@@ -127,7 +163,13 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
     mount_overlay(upper_root, new_root)?;
     switch_root::check_stage2(new_root, config.init)?;
     record.phase(phase::OVERLAY, |l| {
-        let _ = uwrite!(l, "{} (upper {}), stage 2 {}", contract::NEW_ROOT, upper_root, Bytes(config.init));
+        let _ = uwrite!(
+            l,
+            "{} (upper {}), stage 2 {}",
+            contract::NEW_ROOT,
+            upper_root,
+            Bytes(config.init)
+        );
     });
 
     record.write_boot_file(config, &devices)?;
@@ -167,31 +209,55 @@ fn find_media(config: &BootConfig<'_>, devices: &mut Devices, deadline_us: u64) 
         for d in &devices.list {
             warn!("seen /dev/{}: {}", Bytes(&d.name), Describe(d));
         }
-        Error::msg("find the boot media", config.image, "no device holding it appeared within k1os.timeout")
+        Error::msg(
+            "find the boot media",
+            config.image,
+            "no device holding it appeared within k1os.timeout",
+        )
     })
 }
 
 /// Mounts `device` read-only at `/run/k1os/media` and keeps it there when it
 /// holds `image`.
 fn holds_image(device: &Device, image: &[u8]) -> bool {
-    let Some(probe) = &device.probe else { return false };
+    let Some(probe) = &device.probe else {
+        return false;
+    };
     if probe.kind == FsKind::Squashfs {
         return false;
     }
-    let Ok(node) = device.node() else { return false };
+    let Ok(node) = device.node() else {
+        return false;
+    };
     let target = c_str(contract::RUN_MEDIA);
     if mounts::make_dir("mount the boot media", target).is_err() {
         return false;
     }
     // `noload`: a read-only look must not replay an ext4 journal (it could be
     // the data partition).
-    let data = if probe.kind == FsKind::Ext4 { Some(c"noload") } else { None };
+    let data = if probe.kind == FsKind::Ext4 {
+        Some(c"noload")
+    } else {
+        None
+    };
     let flags = MountFlags::RDONLY | MountFlags::NOATIME | MountFlags::NOSUID | MountFlags::NODEV;
-    if let Err(e) = rustix::mount::mount(node.as_cstr(), target, mounts::fs_type(probe.kind), flags, data) {
-        debug!("/dev/{}: not mountable ({})", Bytes(&device.name), error::ErrnoName(e));
+    if let Err(e) = rustix::mount::mount(
+        node.as_cstr(),
+        target,
+        mounts::fs_type(probe.kind),
+        flags,
+        data,
+    ) {
+        debug!(
+            "/dev/{}: not mountable ({})",
+            Bytes(&device.name),
+            error::ErrnoName(e)
+        );
         return false;
     }
-    let Ok(path) = PathBuf::join(&[contract::RUN_MEDIA.as_bytes(), image]) else { return false };
+    let Ok(path) = PathBuf::join(&[contract::RUN_MEDIA.as_bytes(), image]) else {
+        return false;
+    };
     if mounts::exists(path.as_cstr()) {
         return true;
     }
@@ -201,13 +267,28 @@ fn holds_image(device: &Device, image: &[u8]) -> bool {
 }
 
 /// `k1os.mode=persist`: the data partition is required; waits the full timeout.
-fn persistent_data(config: &BootConfig<'_>, devices: &mut Devices, deadline_us: u64) -> Result<usize> {
+fn persistent_data(
+    config: &BootConfig<'_>,
+    devices: &mut Devices,
+    deadline_us: u64,
+) -> Result<usize> {
     const STEP: &str = "find the data partition";
-    let choice = devices::wait_for(devices, deadline_us, |d| decided(d, &config.data), |_| false);
+    let choice = devices::wait_for(
+        devices,
+        deadline_us,
+        |d| decided(d, &config.data),
+        |_| false,
+    );
     let index = match choice {
         Some(Choice::Found(i)) => i,
         Some(Choice::Ambiguous(a, b)) => return Err(ambiguous(devices, a, b, &config.data)),
-        _ => return Err(Error::msg(STEP, &spec_text(&config.data), "not found within k1os.timeout (k1os.mode=persist)")),
+        _ => {
+            return Err(Error::msg(
+                STEP,
+                &spec_text(&config.data),
+                "not found within k1os.timeout (k1os.mode=persist)",
+            ));
+        }
     };
     mount_data(&devices.list[index])?;
     Ok(index)
@@ -216,8 +297,17 @@ fn persistent_data(config: &BootConfig<'_>, devices: &mut Devices, deadline_us: 
 /// `k1os.mode=auto`: the data partition if there is one, found once device
 /// discovery has settled (not the full timeout); otherwise RAM mode, with a
 /// notice that says why.
-fn optional_data(config: &BootConfig<'_>, devices: &mut Devices, deadline_us: u64) -> Option<usize> {
-    let choice = devices::wait_for(devices, deadline_us, |d| decided(d, &config.data), Devices::settled);
+fn optional_data(
+    config: &BootConfig<'_>,
+    devices: &mut Devices,
+    deadline_us: u64,
+) -> Option<usize> {
+    let choice = devices::wait_for(
+        devices,
+        deadline_us,
+        |d| decided(d, &config.data),
+        Devices::settled,
+    );
     let spec = spec_text(&config.data);
     let index = match choice {
         Some(Choice::Found(i)) => i,
@@ -227,7 +317,10 @@ fn optional_data(config: &BootConfig<'_>, devices: &mut Devices, deadline_us: u6
             return None;
         }
         _ => {
-            warn!("no data partition {} found; RAM mode: changes will not be kept", Bytes(&spec));
+            warn!(
+                "no data partition {} found; RAM mode: changes will not be kept",
+                Bytes(&spec)
+            );
             return None;
         }
     };
@@ -249,10 +342,24 @@ fn decided(devices: &Devices, spec: &DeviceSpec<'_>) -> Option<Choice> {
 }
 
 fn ambiguous(devices: &Devices, a: usize, b: usize, spec: &DeviceSpec<'_>) -> Error {
-    warn!("data partition {}: both /dev/{} and /dev/{} match", Bytes(&spec_text(spec)), Bytes(&devices.list[a].name), Bytes(&devices.list[b].name));
+    warn!(
+        "data partition {}: both /dev/{} and /dev/{} match",
+        Bytes(&spec_text(spec)),
+        Bytes(&devices.list[a].name),
+        Bytes(&devices.list[b].name)
+    );
     let mut both: Text<80> = Text::new();
-    let _ = uwrite!(both, "/dev/{} and /dev/{}", Bytes(&devices.list[a].name), Bytes(&devices.list[b].name));
-    Error::msg("find the data partition", &both.0, "two different devices carry its label or UUID: remove or relabel one")
+    let _ = uwrite!(
+        both,
+        "/dev/{} and /dev/{}",
+        Bytes(&devices.list[a].name),
+        Bytes(&devices.list[b].name)
+    );
+    Error::msg(
+        "find the data partition",
+        &both.0,
+        "two different devices carry its label or UUID: remove or relabel one",
+    )
 }
 
 /// Mounts the data partition read-write at `/run/k1os/data` and makes `/upper`
@@ -262,12 +369,19 @@ fn mount_data(device: &Device) -> Result<()> {
     let node = device.node().step(STEP, &device.name)?;
     match &device.probe {
         Some(p) if p.kind == FsKind::Ext4 => {}
-        _ => return Err(Error::msg(STEP, node.bytes(), "is not ext4 (the overlay upper layer needs ext4)")),
+        _ => {
+            return Err(Error::msg(
+                STEP,
+                node.bytes(),
+                "is not ext4 (the overlay upper layer needs ext4)",
+            ));
+        }
     }
     let target = c_str(contract::RUN_DATA);
     mounts::mount_device(STEP, node.as_cstr(), target, c"ext4", false)?;
     for dir in [contract::DATA_UPPER_DIR, contract::DATA_WORK_DIR] {
-        let path = PathBuf::join(&[contract::RUN_DATA.as_bytes(), b"/", dir.as_bytes()]).step(STEP, dir.as_bytes())?;
+        let path = PathBuf::join(&[contract::RUN_DATA.as_bytes(), b"/", dir.as_bytes()])
+            .step(STEP, dir.as_bytes())?;
         if let Err(err) = mounts::ensure_dir_in("prepare the data partition", path.as_cstr()) {
             let _ = rustix::mount::unmount(target, rustix::mount::UnmountFlags::empty());
             return Err(err);
@@ -279,10 +393,12 @@ fn mount_data(device: &Device) -> Result<()> {
 /// RAM mode: a tmpfs of `k1os.ramsize` at `/run/k1os/ram` with `upper` and `work`.
 fn mount_ram(config: &BootConfig<'_>) -> Result<()> {
     const STEP: &str = "mount the RAM upper layer";
-    let options = PathBuf::join(&[b"mode=0755,size=", config.ramsize]).step(STEP, config.ramsize)?;
+    let options =
+        PathBuf::join(&[b"mode=0755,size=", config.ramsize]).step(STEP, config.ramsize)?;
     mounts::mount_tmpfs(STEP, c_str(contract::RUN_RAM), options.as_cstr())?;
     for dir in [contract::DATA_UPPER_DIR, contract::DATA_WORK_DIR] {
-        let path = PathBuf::join(&[contract::RUN_RAM.as_bytes(), b"/", dir.as_bytes()]).step(STEP, dir.as_bytes())?;
+        let path = PathBuf::join(&[contract::RUN_RAM.as_bytes(), b"/", dir.as_bytes()])
+            .step(STEP, dir.as_bytes())?;
         mounts::ensure_dir_in(STEP, path.as_cstr())?;
     }
     Ok(())
@@ -294,15 +410,28 @@ fn mount_overlay(upper_root: &str, new_root: &CStr) -> Result<()> {
     // index=off: with an index, a replaced system.squashfs fails overlayfs'
     // origin check on a persistent upper.
     let options = PathBuf::join(&[
-        b"lowerdir=", contract::RUN_LOWER.as_bytes(),
-        b",upperdir=", upper_root.as_bytes(), b"/", contract::DATA_UPPER_DIR.as_bytes(),
-        b",workdir=", upper_root.as_bytes(), b"/", contract::DATA_WORK_DIR.as_bytes(),
+        b"lowerdir=",
+        contract::RUN_LOWER.as_bytes(),
+        b",upperdir=",
+        upper_root.as_bytes(),
+        b"/",
+        contract::DATA_UPPER_DIR.as_bytes(),
+        b",workdir=",
+        upper_root.as_bytes(),
+        b"/",
+        contract::DATA_WORK_DIR.as_bytes(),
         b",index=off",
     ])
     .step(STEP, upper_root.as_bytes())?;
     mounts::make_dir(STEP, new_root)?;
-    rustix::mount::mount(c"overlay", new_root, c"overlay", MountFlags::empty(), options.as_cstr())
-        .step(STEP, options.bytes())
+    rustix::mount::mount(
+        c"overlay",
+        new_root,
+        c"overlay",
+        MountFlags::empty(),
+        options.as_cstr(),
+    )
+    .step(STEP, options.bytes())
 }
 
 /// `k1os.toram`: copies the image into a tmpfs of its size at
@@ -310,7 +439,9 @@ fn mount_overlay(upper_root: &str, new_root: &CStr) -> Result<()> {
 fn copy_to_ram(image: &PathBuf) -> Result<PathBuf> {
     const STEP: &str = "copy the image to RAM";
     let source = mounts::open_read(STEP, image.as_cstr())?;
-    let size = rustix::fs::fstat(&source).step(STEP, image.bytes())?.st_size as u64;
+    let size = rustix::fs::fstat(&source)
+        .step(STEP, image.bytes())?
+        .st_size as u64;
     let info = rustix::system::sysinfo();
     let free = info.freeram as u64 * u64::from(info.mem_unit.max(1));
     if size + TORAM_MARGIN > free {
@@ -321,9 +452,14 @@ fn copy_to_ram(image: &PathBuf) -> Result<PathBuf> {
     let options = PathBuf::join(&[b"mode=0755,size=", size_kib, b"k"]).step(STEP, image.bytes())?;
     let dir = c_str(contract::RUN_TORAM);
     mounts::mount_tmpfs(STEP, dir, options.as_cstr())?;
-    let copy = PathBuf::join(&[contract::RUN_TORAM.as_bytes(), b"/image"]).step(STEP, image.bytes())?;
-    let target = rustix::fs::open(copy.as_cstr(), OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC, FileMode::from_raw_mode(0o444))
-        .step(STEP, copy.bytes())?;
+    let copy =
+        PathBuf::join(&[contract::RUN_TORAM.as_bytes(), b"/image"]).step(STEP, image.bytes())?;
+    let target = rustix::fs::open(
+        copy.as_cstr(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+        FileMode::from_raw_mode(0o444),
+    )
+    .step(STEP, copy.bytes())?;
     let mut buf = [0u8; 64 * 1024];
     loop {
         let n = rustix::io::read(&source, &mut buf).step(STEP, image.bytes())?;
@@ -336,7 +472,10 @@ fn copy_to_ram(image: &PathBuf) -> Result<PathBuf> {
         }
     }
     drop(source);
-    let _ = rustix::mount::unmount(c_str(contract::RUN_MEDIA), rustix::mount::UnmountFlags::DETACH);
+    let _ = rustix::mount::unmount(
+        c_str(contract::RUN_MEDIA),
+        rustix::mount::UnmountFlags::DETACH,
+    );
     Ok(copy)
 }
 
@@ -358,19 +497,39 @@ impl Record {
     fn write_boot_file(&self, config: &BootConfig<'_>, devices: &Devices) -> Result<()> {
         const STEP: &str = "write the boot record";
         let mut text: Text<1024> = Text::new();
-        let mode = if self.data.is_some() { "persist" } else { "ram" };
+        let mode = if self.data.is_some() {
+            "persist"
+        } else {
+            "ram"
+        };
         let _ = uwrite!(text, "{}={}\n", boot_file::MODE, mode);
-        let _ = uwrite!(text, "{}={}\n", boot_file::MEDIA, DevName(self.media.map(|i| &devices.list[i])));
-        let _ = uwrite!(text, "{}={}\n", boot_file::DATA, DevName(self.data.map(|i| &devices.list[i])));
+        let _ = uwrite!(
+            text,
+            "{}={}\n",
+            boot_file::MEDIA,
+            DevName(self.media.map(|i| &devices.list[i]))
+        );
+        let _ = uwrite!(
+            text,
+            "{}={}\n",
+            boot_file::DATA,
+            DevName(self.data.map(|i| &devices.list[i]))
+        );
         let _ = uwrite!(text, "{}={}\n", boot_file::IMAGE, Bytes(config.image));
         let _ = uwrite!(text, "{}={}\n", boot_file::INIT, Bytes(config.init));
         for (name, us) in &self.times {
             let _ = uwrite!(text, "{}{}={}\n", boot_file::TIME_PREFIX, *name, *us);
         }
         let path = c_str(contract::RUN_BOOT_FILE);
-        let file = rustix::fs::open(path, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC, FileMode::from_raw_mode(0o644))
-            .step(STEP, path.to_bytes())?;
-        rustix::io::write(&file, &text.0).step(STEP, path.to_bytes()).map(drop)
+        let file = rustix::fs::open(
+            path,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
+            FileMode::from_raw_mode(0o644),
+        )
+        .step(STEP, path.to_bytes())?;
+        rustix::io::write(&file, &text.0)
+            .step(STEP, path.to_bytes())
+            .map(drop)
     }
 }
 
@@ -378,7 +537,10 @@ impl Record {
 struct DevName<'a>(Option<&'a Device>);
 
 impl uDisplay for DevName<'_> {
-    fn fmt<W: uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> core::result::Result<(), W::Error> {
+    fn fmt<W: uWrite + ?Sized>(
+        &self,
+        f: &mut ufmt::Formatter<'_, W>,
+    ) -> core::result::Result<(), W::Error> {
         match self.0 {
             Some(d) => uwrite!(f, "/dev/{}", Bytes(&d.name)),
             None => f.write_str("none"),
@@ -390,7 +552,10 @@ impl uDisplay for DevName<'_> {
 struct Describe<'a>(&'a Device);
 
 impl uDisplay for Describe<'_> {
-    fn fmt<W: uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> core::result::Result<(), W::Error> {
+    fn fmt<W: uWrite + ?Sized>(
+        &self,
+        f: &mut ufmt::Formatter<'_, W>,
+    ) -> core::result::Result<(), W::Error> {
         f.write_str(mounts::fs_name(self.0.probe.as_ref()))?;
         match &self.0.probe {
             Some(p) if !p.label().is_empty() => uwrite!(f, " \"{}\"", Bytes(p.label())),
@@ -428,10 +593,17 @@ fn c_str(path: &'static str) -> &'static CStr {
 
 /// Reads `/proc/cmdline` into `buf`; an unreadable one is an empty line (all defaults).
 fn read_cmdline(buf: &mut [u8]) -> &[u8] {
-    let n = match rustix::fs::open(c"/proc/cmdline", OFlags::RDONLY | OFlags::CLOEXEC, FileMode::empty()) {
+    let n = match rustix::fs::open(
+        c"/proc/cmdline",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        FileMode::empty(),
+    ) {
         Ok(fd) => rustix::io::read(&fd, &mut *buf).unwrap_or(0),
         Err(e) => {
-            warn!("cannot read /proc/cmdline ({}): using defaults", error::ErrnoName(e));
+            warn!(
+                "cannot read /proc/cmdline ({}): using defaults",
+                error::ErrnoName(e)
+            );
             0
         }
     };
@@ -466,14 +638,24 @@ fn fatal(err: &Error, onfail: Option<OnFail>) -> ! {
         let _ = uwrite!(l, "FATAL: {}", err);
     });
     let has_shell = mounts::exists(RESCUE_SHELL);
-    let action = onfail.unwrap_or(if has_shell { OnFail::Shell } else { OnFail::Reboot });
+    let action = onfail.unwrap_or(if has_shell {
+        OnFail::Shell
+    } else {
+        OnFail::Reboot
+    });
     match action {
         OnFail::Shell if has_shell => {
-            warn!("starting the rescue shell {}", Bytes(RESCUE_SHELL.to_bytes()));
+            warn!(
+                "starting the rescue shell {}",
+                Bytes(RESCUE_SHELL.to_bytes())
+            );
             let argv = [RESCUE_SHELL.as_ptr().cast::<u8>(), core::ptr::null()];
             let envp = [c"TERM=linux".as_ptr().cast::<u8>(), core::ptr::null()];
             let errno = sys::execve(RESCUE_SHELL, &argv, &envp);
-            warn!("cannot start the rescue shell ({})", error::ErrnoName(errno));
+            warn!(
+                "cannot start the rescue shell ({})",
+                error::ErrnoName(errno)
+            );
         }
         OnFail::Shell => warn!("no rescue shell in the initramfs"),
         _ => {}
@@ -489,7 +671,10 @@ fn fatal(err: &Error, onfail: Option<OnFail>) -> ! {
         }
     };
     if let Err(e) = rustix::system::reboot(command) {
-        warn!("reboot(2) failed ({}): waiting forever", error::ErrnoName(e));
+        warn!(
+            "reboot(2) failed ({}): waiting forever",
+            error::ErrnoName(e)
+        );
     }
     loop {
         sys::sleep_ms(u32::MAX);

@@ -26,7 +26,12 @@ pub fn mount_early() -> Result<()> {
         (c"proc", c"/proc", secure, None),
         (c"sysfs", c"/sys", secure, None),
         (c"devtmpfs", c"/dev", MountFlags::NOSUID, Some(c"mode=0755")),
-        (c"tmpfs", c"/run", MountFlags::NOSUID | MountFlags::NODEV, Some(c"mode=0755")),
+        (
+            c"tmpfs",
+            c"/run",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            Some(c"mode=0755"),
+        ),
     ];
     for (fstype, target, flags, data) in table {
         make_dir(STEP, target)?;
@@ -54,25 +59,53 @@ pub fn fs_name(probe: Option<&Probe>) -> &'static str {
 }
 
 /// Mounts `device` (of type `fstype`) at `target`, read-only or not.
-pub fn mount_device(step: &'static str, device: &CStr, target: &CStr, fstype: &CStr, read_only: bool) -> Result<()> {
+pub fn mount_device(
+    step: &'static str,
+    device: &CStr,
+    target: &CStr,
+    fstype: &CStr,
+    read_only: bool,
+) -> Result<()> {
     make_dir(step, target)?;
-    let flags = if read_only { MountFlags::RDONLY } else { MountFlags::empty() } | MountFlags::NOATIME;
+    let flags = if read_only {
+        MountFlags::RDONLY
+    } else {
+        MountFlags::empty()
+    } | MountFlags::NOATIME;
     mount(device, target, fstype, flags, None).step(step, device.to_bytes())
 }
 
 /// A tmpfs at `target` with `options` (e.g. `size=50%,mode=0755`).
 pub fn mount_tmpfs(step: &'static str, target: &CStr, options: &CStr) -> Result<()> {
     make_dir(step, target)?;
-    mount(c"tmpfs", target, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, options).step(step, target.to_bytes())
+    mount(
+        c"tmpfs",
+        target,
+        c"tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        options,
+    )
+    .step(step, target.to_bytes())
 }
 
 /// Makes `dir` inside a mounted upper filesystem, unless it exists. Never
 /// removes or changes what is there.
 pub fn ensure_dir_in(step: &'static str, path: &CStr) -> Result<()> {
     match rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty()) {
-        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory => Ok(()),
-        Ok(_) => Err(crate::error::Error::msg(step, path.to_bytes(), "exists but is not a directory")),
-        Err(Errno::NOENT) => rustix::fs::mkdir(path, Mode::from_raw_mode(0o755)).step(step, path.to_bytes()),
+        Ok(st)
+            if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                == rustix::fs::FileType::Directory =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err(crate::error::Error::msg(
+            step,
+            path.to_bytes(),
+            "exists but is not a directory",
+        )),
+        Err(Errno::NOENT) => {
+            rustix::fs::mkdir(path, Mode::from_raw_mode(0o755)).step(step, path.to_bytes())
+        }
         Err(e) => Err(crate::error::Error::sys(step, path.to_bytes(), e)),
     }
 }
@@ -84,5 +117,6 @@ pub fn exists(path: &CStr) -> bool {
 
 /// Opens a file read-only, for the image.
 pub fn open_read(step: &'static str, path: &CStr) -> Result<rustix::fd::OwnedFd> {
-    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).step(step, path.to_bytes())
+    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .step(step, path.to_bytes())
 }

@@ -20,7 +20,8 @@ impl PathBuf {
             if part.contains(&0) {
                 return Err(Errno::INVAL);
             }
-            buf.extend_from_slice(part).map_err(|_| Errno::NAMETOOLONG)?;
+            buf.extend_from_slice(part)
+                .map_err(|_| Errno::NAMETOOLONG)?;
         }
         buf.push(0).map_err(|_| Errno::NAMETOOLONG)?;
         Ok(PathBuf { buf })

@@ -31,11 +31,21 @@ const STAGE2_ENV: [&CStr; 2] = [c"HOME=/", c"TERM=linux"];
 /// will be after the switch), and that the mount points to move exist.
 pub fn check_stage2(new_root: &CStr, init: &[u8]) -> Result<()> {
     const STEP: &str = "check stage 2 in the new root";
-    let root = rustix::fs::open(new_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .step(STEP, new_root.to_bytes())?;
+    let root = rustix::fs::open(
+        new_root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .step(STEP, new_root.to_bytes())?;
     let relative = PathBuf::join(&[b".", init]).step(STEP, init)?;
-    let file = rustix::fs::openat2(root.as_fd(), relative.as_cstr(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT)
-        .step(STEP, init)?;
+    let file = rustix::fs::openat2(
+        root.as_fd(),
+        relative.as_cstr(),
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT,
+    )
+    .step(STEP, init)?;
     let st = rustix::fs::fstat(&file).step(STEP, init)?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(Error::msg(STEP, init, "is not a regular file"));
@@ -48,7 +58,13 @@ pub fn check_stage2(new_root: &CStr, init: &[u8]) -> Result<()> {
         let relative = CStr::from_bytes_with_nul(relative).unwrap_or_default();
         match rustix::fs::statat(root.as_fd(), relative, AtFlags::empty()) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
-            Ok(_) => return Err(Error::msg(STEP, dir.to_bytes(), "is not a directory in the root image")),
+            Ok(_) => {
+                return Err(Error::msg(
+                    STEP,
+                    dir.to_bytes(),
+                    "is not a directory in the root image",
+                ));
+            }
             Err(e) => return Err(Error::sys(STEP, dir.to_bytes(), e)),
         }
     }
@@ -59,7 +75,8 @@ pub fn check_stage2(new_root: &CStr, init: &[u8]) -> Result<()> {
 pub fn move_mounts(new_root: &CStr) -> Result<()> {
     const STEP: &str = "move the virtual filesystems into the new root";
     for dir in MOVED_MOUNTS {
-        let target = PathBuf::join(&[new_root.to_bytes(), dir.to_bytes()]).step(STEP, dir.to_bytes())?;
+        let target =
+            PathBuf::join(&[new_root.to_bytes(), dir.to_bytes()]).step(STEP, dir.to_bytes())?;
         rustix::mount::mount_move(dir, target.as_cstr()).step(STEP, target.bytes())?;
     }
     Ok(())
@@ -72,9 +89,18 @@ pub fn switch_root(new_root: &CStr, init: &[u8]) -> Result<Infallible> {
     let fs = rustix::fs::statfs(c"/").step(STEP, b"/")?;
     let magic = fs.f_type as u32;
     if magic != RAMFS_MAGIC && magic != TMPFS_MAGIC {
-        return Err(Error::msg(STEP, b"/", "is not the initramfs (ramfs or tmpfs): refusing to delete it"));
+        return Err(Error::msg(
+            STEP,
+            b"/",
+            "is not the initramfs (ramfs or tmpfs): refusing to delete it",
+        ));
     }
-    let root = rustix::fs::open(c"/", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(STEP, b"/")?;
+    let root = rustix::fs::open(
+        c"/",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .step(STEP, b"/")?;
     let root_dev = rustix::fs::fstat(&root).step(STEP, b"/")?.st_dev;
     delete_contents(root.as_fd(), root_dev, 0);
     drop(root);
@@ -88,7 +114,11 @@ pub fn switch_root(new_root: &CStr, init: &[u8]) -> Result<Infallible> {
     info!("exec {}", Bytes(init));
     crate::log::close_kmsg();
     let argv = [path.as_cstr().as_ptr().cast::<u8>(), core::ptr::null()];
-    let envp = [STAGE2_ENV[0].as_ptr().cast::<u8>(), STAGE2_ENV[1].as_ptr().cast(), core::ptr::null()];
+    let envp = [
+        STAGE2_ENV[0].as_ptr().cast::<u8>(),
+        STAGE2_ENV[1].as_ptr().cast(),
+        core::ptr::null(),
+    ];
     let errno = sys::execve(path.as_cstr(), &argv, &envp);
     Err(Error::sys("execute stage 2", init, errno))
 }
@@ -108,11 +138,18 @@ fn delete_contents(dir: BorrowedFd<'_>, dev: u64, depth: u32) {
             let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
             continue;
         }
-        let Ok(st) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else { continue };
+        let Ok(st) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
         if st.st_dev != dev || depth >= MAX_DEPTH {
             continue; // a mount point (the new root): not ours to empty
         }
-        let child = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty());
+        let child = rustix::fs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
         if let Ok(child) = child {
             delete_contents(child.as_fd(), dev, depth + 1);
         }

@@ -25,14 +25,26 @@ unsafe fn syscall4(nr: u32, a: usize, b: usize, c: usize, d: usize) -> isize {
 }
 
 fn check(ret: isize) -> Result<usize, Errno> {
-    if (-4095..0).contains(&ret) { Err(Errno::from_raw_os_error(-ret as i32)) } else { Ok(ret as usize) }
+    if (-4095..0).contains(&ret) {
+        Err(Errno::from_raw_os_error(-ret as i32))
+    } else {
+        Ok(ret as usize)
+    }
 }
 
 /// `write(fd, buf, len)` on a raw descriptor, for the panic path and for the
 /// console before anything is set up; errors are ignored (nowhere to report them).
 pub fn write_raw(fd: i32, buf: &[u8]) {
     // SAFETY: `buf` is a live slice of `buf.len()` bytes.
-    unsafe { syscall4(g::__NR_write, fd as usize, buf.as_ptr() as usize, buf.len(), 0) };
+    unsafe {
+        syscall4(
+            g::__NR_write,
+            fd as usize,
+            buf.as_ptr() as usize,
+            buf.len(),
+            0,
+        )
+    };
 }
 
 /// `clock_gettime(CLOCK_MONOTONIC)` in microseconds.
@@ -40,9 +52,20 @@ pub fn write_raw(fd: i32, buf: &[u8]) {
 /// # References
 /// - [`clock_gettime(2)`](https://man7.org/linux/man-pages/man2/clock_gettime.2.html)
 pub fn monotonic_us() -> u64 {
-    let mut ts = g::__kernel_timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = g::__kernel_timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a writable `struct timespec` the kernel fills in.
-    unsafe { syscall4(g::__NR_clock_gettime, g::CLOCK_MONOTONIC as usize, &raw mut ts as usize, 0, 0) };
+    unsafe {
+        syscall4(
+            g::__NR_clock_gettime,
+            g::CLOCK_MONOTONIC as usize,
+            &raw mut ts as usize,
+            0,
+            0,
+        )
+    };
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
@@ -51,7 +74,10 @@ pub fn monotonic_us() -> u64 {
 /// # References
 /// - [`nanosleep(2)`](https://man7.org/linux/man-pages/man2/nanosleep.2.html)
 pub fn sleep_ms(ms: u32) {
-    let ts = g::__kernel_timespec { tv_sec: (ms / 1000) as _, tv_nsec: ((ms % 1000) * 1_000_000) as _ };
+    let ts = g::__kernel_timespec {
+        tv_sec: (ms / 1000) as _,
+        tv_nsec: ((ms % 1000) * 1_000_000) as _,
+    };
     // SAFETY: `ts` is a valid `struct timespec`; the remainder pointer may be NULL.
     unsafe { syscall4(g::__NR_nanosleep, &raw const ts as usize, 0, 0, 0) };
 }
@@ -64,10 +90,22 @@ pub fn sleep_ms(ms: u32) {
 ///
 /// # References
 /// - [`ioctl(2)`](https://man7.org/linux/man-pages/man2/ioctl.2.html)
-pub unsafe fn ioctl(fd: rustix::fd::BorrowedFd<'_>, request: u32, arg: usize) -> Result<usize, Errno> {
+pub unsafe fn ioctl(
+    fd: rustix::fd::BorrowedFd<'_>,
+    request: u32,
+    arg: usize,
+) -> Result<usize, Errno> {
     use rustix::fd::AsRawFd;
     // SAFETY: forwarded from the caller.
-    check(unsafe { syscall4(g::__NR_ioctl, fd.as_raw_fd() as usize, request as usize, arg, 0) })
+    check(unsafe {
+        syscall4(
+            g::__NR_ioctl,
+            fd.as_raw_fd() as usize,
+            request as usize,
+            arg,
+            0,
+        )
+    })
 }
 
 /// `execve(path, argv, envp)`; returns only on failure.
@@ -82,7 +120,13 @@ pub fn execve(path: &CStr, argv: &[*const u8], envp: &[*const u8]) -> Errno {
     // SAFETY: `path` is NUL-terminated; `argv` and `envp` are NULL-terminated
     // arrays (checked above) of pointers the caller keeps alive.
     let ret = unsafe {
-        syscall4(g::__NR_execve, path.as_ptr() as usize, argv.as_ptr() as usize, envp.as_ptr() as usize, 0)
+        syscall4(
+            g::__NR_execve,
+            path.as_ptr() as usize,
+            argv.as_ptr() as usize,
+            envp.as_ptr() as usize,
+            0,
+        )
     };
     check(ret).err().unwrap_or(Errno::INVAL)
 }
