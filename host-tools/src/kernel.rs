@@ -1274,6 +1274,84 @@ mod tests {
         assert!(Pin::parse("version = \"1\"\n").is_err());
     }
 
+    fn pin_at(path: &Path, sha256: &str) -> Pin {
+        Pin {
+            path: path.to_path_buf(),
+            sha256: sha256.to_string(),
+            ..Pin::load().unwrap()
+        }
+    }
+
+    const HELLO_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    #[test]
+    fn a_missing_pinned_tarball_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("linux-source-6.1.tar.xz");
+        let err = resolve_source(&pin_at(&path, HELLO_SHA256), None)
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            &path.display().to_string(),
+            "missing",
+            HELLO_SHA256,
+            "host-tools doctor --install",
+            "apt-get install linux-source-6.1",
+            "--source",
+        ] {
+            assert!(err.contains(needle), "`{needle}` not in: {err}");
+        }
+    }
+
+    #[test]
+    fn a_pinned_tarball_with_another_checksum_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("linux-source-6.1.tar.xz");
+        fs::write(&path, "hello").unwrap();
+        let expected = "0".repeat(64);
+        let err = resolve_source(&pin_at(&path, &expected), None)
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            &path.display().to_string(),
+            &format!("expected sha256 {expected}"),
+            &format!("actual sha256 {HELLO_SHA256}"),
+            "host-tools doctor --install",
+            "--source",
+        ] {
+            assert!(err.contains(needle), "`{needle}` not in: {err}");
+        }
+        let ok = resolve_source(&pin_at(&path, HELLO_SHA256), None).unwrap();
+        assert_eq!(
+            ok,
+            Source::Tarball {
+                path,
+                sha256: HELLO_SHA256.to_string()
+            }
+        );
+    }
+
+    #[test]
+    fn a_source_dir_is_identified_by_path_and_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let pin = Pin::load().unwrap();
+        assert!(
+            resolve_source(&pin, Some(dir.path())).is_err(),
+            "no Makefile: not a kernel tree"
+        );
+        fs::write(
+            dir.path().join("Makefile"),
+            "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\n",
+        )
+        .unwrap();
+        let source = resolve_source(&pin, Some(dir.path())).unwrap();
+        let path = fs::canonicalize(dir.path()).unwrap();
+        assert_eq!(
+            source.identity(),
+            format!("dir path={} version=6.1.192", path.display())
+        );
+    }
+
     #[test]
     fn makefile_versions() {
         let mk = "# SPDX\nVERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\nEXTRAVERSION =\nNAME = x\n";
