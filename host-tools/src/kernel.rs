@@ -664,12 +664,13 @@ fn claim(partial: &Path) -> Result<()> {
     if partial.exists() {
         if let Some(pid) = live_owner(partial) {
             bail!(
-                "another host-tools (pid {pid}) is building this kernel in {}: wait for it to finish",
+                "another host-tools (pid {pid}) is building this kernel in {}: wait for it to finish \
+                 (or, if that process is not host-tools, remove the directory)",
                 partial.display()
             );
         }
         ui::step(&format!(
-            "removing the leftovers of an interrupted build: {}",
+            "removing an interrupted build's leftovers: {}",
             partial.display()
         ));
         fs::remove_dir_all(partial).with_context(|| format!("removing {}", partial.display()))?;
@@ -699,7 +700,10 @@ fn remove_stale_partials(root: &Path) {
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "partial") && live_owner(&path).is_none() {
-            ui::detail(&format!("removing stale {}", path.display()));
+            ui::step(&format!(
+                "removing an interrupted build's leftovers: {}",
+                path.display()
+            ));
             let _ = fs::remove_dir_all(&path);
         }
     }

@@ -45,8 +45,7 @@ pub fn exec(args: Args) -> Result<()> {
     match args.command {
         Some(Command::Check(check)) => exec_check(check),
         None => {
-            let built = kernel::ensure_kernel(args.profile, args.source.as_deref())?;
-            ui::detail(&format!("cache entry {}", built.cache_entry.display()));
+            kernel::ensure_kernel(args.profile, args.source.as_deref())?;
             Ok(())
         }
     }
