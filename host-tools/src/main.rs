@@ -20,6 +20,8 @@ enum Command {
     Doctor(commands::doctor::Args),
     Kernel(commands::kernel::Args),
     Initramfs(commands::initramfs::Args),
+    Packages(commands::packages::Args),
+    Rootfs(commands::rootfs::Args),
 }
 
 fn main() {
@@ -29,6 +31,8 @@ fn main() {
         Command::Doctor(args) => commands::doctor::exec(args),
         Command::Kernel(args) => commands::kernel::exec(args),
         Command::Initramfs(args) => commands::initramfs::exec(args),
+        Command::Packages(args) => commands::packages::exec(args),
+        Command::Rootfs(args) => commands::rootfs::exec(args),
     };
     if let Err(err) = result {
         host_tools::ui::error(&err);

@@ -1,3 +1,5 @@
 pub mod doctor;
 pub mod initramfs;
 pub mod kernel;
+pub mod packages;
+pub mod rootfs;

@@ -1,0 +1,40 @@
+//! `host-tools packages`: the packages, their versions and licences, and
+//! whether each is in the cache.
+use anyhow::Result;
+use std::path::PathBuf;
+
+use host_tools::packages::{Plan, Settings};
+
+/// List the packages: version, licence, cached or not, dependencies
+#[derive(clap::Args)]
+pub struct Args {
+    /// The packages directory (default: packages/)
+    #[arg(long)]
+    packages: Option<PathBuf>,
+}
+
+pub fn exec(args: Args) -> Result<()> {
+    let mut settings = Settings::default_for_checkout();
+    if let Some(dir) = args.packages {
+        settings.packages_dir = dir;
+    }
+    let plan = Plan::new(settings)?;
+    println!(
+        "{:<12} {:<24} {:<16} {:<8} {:<12} DESCRIPTION",
+        "NAME", "VERSION", "LICENSE", "CACHED", "DEPENDS"
+    );
+    for (i, p) in plan.packages.iter().enumerate() {
+        let pkg = &p.package;
+        let cached = if plan.is_cached(i) { "yes" } else { "no" };
+        let depends = if pkg.depends.is_empty() {
+            "-".to_string()
+        } else {
+            pkg.depends.join(",")
+        };
+        println!(
+            "{:<12} {:<24} {:<16} {:<8} {:<12} {}",
+            pkg.name, pkg.version, pkg.license, cached, depends, pkg.description
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! The root filesystem: every package of `packages/` built (or taken from the
+//! cache, see [`crate::packages`]), their outputs merged into the staging tree
+//! `build/rootfs/`, checked for what stage 1 needs, and packed into
+//! `build/system.squashfs` reproducibly: owners 0, every timestamp
+//! `SOURCE_DATE_EPOCH`, no xattrs, entries sorted by `mksquashfs` itself.
+//!
+//! The skeleton (`rootfs/`: `/etc`, stage 2's scripts) is the `base`
+//! package's source, so it is cached and conflict-checked like any package.
+use anyhow::{Context, Result, bail, ensure};
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k1os_contract::contract;
+
+use crate::packages::{self, Built, Plan, Settings};
+use crate::run::{Cmd, tail_block};
+use crate::{initramfs, paths};
+
+/// Compression of the squashfs (the K1OS kernel reads both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    /// zstd (mksquashfs' default level): fast to unpack, the default.
+    Zstd,
+    /// xz with the x86 BCJ filter: smaller, slower to read.
+    Xz,
+}
+
+impl Compression {
+    fn mksquashfs_args(self) -> &'static [&'static str] {
+        match self {
+            Compression::Zstd => &["-comp", "zstd"],
+            Compression::Xz => &["-comp", "xz", "-Xbcj", "x86"],
+        }
+    }
+}
+
+/// What `host-tools rootfs` builds, and where.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub settings: Settings,
+    /// The staging tree (default `build/rootfs/`), emptied first.
+    pub staging: PathBuf,
+    /// The image (default `build/system.squashfs`).
+    pub image: PathBuf,
+    pub compression: Compression,
+}
+
+impl Options {
+    /// The checkout's packages into `build/rootfs/` and `build/system.squashfs`.
+    pub fn default_for_checkout(compression: Compression) -> Options {
+        let build = paths::build_dir();
+        Options {
+            settings: Settings::default_for_checkout(),
+            staging: build.join("rootfs"),
+            image: build.join("system.squashfs"),
+            compression,
+        }
+    }
+}
+
+/// What [`build`] made.
+#[derive(Clone, Debug)]
+pub struct Rootfs {
+    pub packages: Vec<Built>,
+    pub image: PathBuf,
+    pub size: u64,
+    /// Files, directories and symlinks in the image (the root excluded).
+    pub entries: usize,
+    /// Time spent packing the image.
+    pub pack_time: Duration,
+}
+
+/// Builds the packages, stages them and packs the image. `report` is called
+/// once per package when it is done (cached or built).
+pub fn build(opts: &Options, report: impl FnMut(&Built)) -> Result<Rootfs> {
+    let plan = Plan::new(opts.settings.clone())?;
+    let built = plan.build(report)?;
+    let start = Instant::now();
+    let entries = stage(&built, &opts.staging)?;
+    check_staging(&opts.staging)?;
+    squashfs(
+        &opts.staging,
+        &opts.image,
+        opts.compression,
+        initramfs::source_date_epoch()?,
+    )?;
+    let size = fs::metadata(&opts.image)
+        .with_context(|| format!("reading {}", opts.image.display()))?
+        .len();
+    Ok(Rootfs {
+        packages: built,
+        image: opts.image.clone(),
+        size,
+        entries,
+        pack_time: start.elapsed(),
+    })
+}
+
+/// Merges the packages' outputs into `staging` (emptied first). Two packages
+/// may share a directory (with the same mode) but never a file or a symlink.
+/// Returns the number of entries.
+pub fn stage(built: &[Built], staging: &Path) -> Result<usize> {
+    if staging.exists() {
+        fs::remove_dir_all(staging).with_context(|| format!("removing {}", staging.display()))?;
+    }
+    fs::create_dir_all(staging).with_context(|| format!("creating {}", staging.display()))?;
+    fs::set_permissions(staging, fs::Permissions::from_mode(0o755))?;
+    let mut owners: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for b in built {
+        packages::copy_tree(&b.root, staging, Some((&b.name, &mut owners)))
+            .with_context(|| format!("staging package `{}` into {}", b.name, staging.display()))?;
+    }
+    Ok(owners.len())
+}
+
+/// What stage 1 needs from the image (`DESIGN.md`, "What stage 2 finds"):
+/// `/dev /proc /sys /run` to move its mounts into, `/tmp`, and an executable
+/// `/sbin/init` (symlinks resolved inside the tree). Every problem at once.
+pub fn check_staging(staging: &Path) -> Result<()> {
+    let mut problems = Vec::new();
+    for dir in ["dev", "proc", "sys", "run", "tmp"] {
+        if !fs::symlink_metadata(staging.join(dir)).is_ok_and(|m| m.is_dir()) {
+            problems.push(format!(
+                "/{dir} is not a directory (stage 1 moves its mounts there)"
+            ));
+        }
+    }
+    let init = std::str::from_utf8(contract::DEFAULT_INIT).expect("the init path is ASCII");
+    match resolve_inside(staging, init) {
+        Ok(path) => {
+            let meta =
+                fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+            if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+                problems.push(format!("{init} is not an executable file"));
+            }
+        }
+        Err(e) => problems.push(format!("{init}: {e}")),
+    }
+    if !staging.join("etc/os-release").is_file() {
+        problems.push("/etc/os-release is missing".into());
+    }
+    if !problems.is_empty() {
+        bail!(
+            "the root filesystem in {} is not bootable:\n{}",
+            staging.display(),
+            problems.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// `path` (absolute, inside the image) resolved in `root` the way the booted
+/// system would: absolute symlink targets start again at `root`.
+pub fn resolve_inside(root: &Path, path: &str) -> Result<PathBuf> {
+    let mut current = PathBuf::from("/");
+    let mut pending: Vec<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .rev()
+        .collect();
+    let mut links = 0;
+    while let Some(c) = pending.pop() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                current.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let next = current.join(&c);
+        let on_host = root.join(next.strip_prefix("/").expect("absolute"));
+        let meta = fs::symlink_metadata(&on_host)
+            .map_err(|e| anyhow::anyhow!("{} does not exist ({e})", next.display()))?;
+        if meta.file_type().is_symlink() {
+            links += 1;
+            ensure!(links <= 40, "too many levels of symbolic links");
+            let target = fs::read_link(&on_host)?;
+            let target = target.to_string_lossy().into_owned();
+            if target.starts_with('/') {
+                current = PathBuf::from("/");
+            }
+            pending.extend(
+                target
+                    .split('/')
+                    .filter(|c| !c.is_empty())
+                    .map(String::from)
+                    .rev(),
+            );
+        } else {
+            current = next;
+        }
+    }
+    Ok(root.join(current.strip_prefix("/").expect("absolute")))
+}
+
+/// `mksquashfs staging image`: owners 0, every timestamp (and the image's
+/// own) `epoch`, no xattrs, reproducible. Written through a temporary file.
+pub fn squashfs(staging: &Path, image: &Path, compression: Compression, epoch: u32) -> Result<()> {
+    if let Some(dir) = image.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = image.with_extension("squashfs.tmp");
+    let _ = fs::remove_file(&tmp);
+    let epoch = epoch.to_string();
+    let cmd = Cmd::new("mksquashfs")
+        .arg(staging)
+        .arg(&tmp)
+        .args([
+            "-noappend",
+            "-all-root",
+            "-no-xattrs",
+            "-no-progress",
+            "-quiet",
+            "-reproducible",
+        ])
+        .args(compression.mksquashfs_args())
+        .args(["-all-time", &epoch, "-mkfs-time", &epoch]);
+    let display = cmd.display();
+    // mksquashfs refuses -all-time when SOURCE_DATE_EPOCH is set (even to
+    // the same value), and -all-time is what also stamps symlinks: so it
+    // runs without it.
+    let out = cmd
+        .into_expression()?
+        .env_remove("SOURCE_DATE_EPOCH")
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("could not start `{display}`"))?;
+    if !out.status.success() {
+        let _ = fs::remove_file(&tmp);
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        bail!(
+            "`{display}` failed ({}){}",
+            out.status,
+            tail_block(&text, 20)
+        );
+    }
+    fs::rename(&tmp, image)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), image.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_symlinks_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        fs::create_dir_all(r.join("bin")).unwrap();
+        fs::create_dir_all(r.join("sbin")).unwrap();
+        fs::write(r.join("bin/busybox"), "").unwrap();
+        std::os::unix::fs::symlink("../bin/busybox", r.join("sbin/init")).unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", r.join("sbin/abs")).unwrap();
+        std::os::unix::fs::symlink("/../../../bin", r.join("escape")).unwrap();
+        assert_eq!(
+            resolve_inside(r, "/sbin/init").unwrap(),
+            r.join("bin/busybox")
+        );
+        assert_eq!(
+            resolve_inside(r, "/sbin/abs").unwrap(),
+            r.join("bin/busybox")
+        );
+        assert_eq!(
+            resolve_inside(r, "/escape/busybox").unwrap(),
+            r.join("bin/busybox")
+        );
+        assert!(resolve_inside(r, "/sbin/nope").is_err());
+    }
+
+    #[test]
+    fn a_tree_without_stage2_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join("proc")).unwrap();
+        let err = check_staging(tmp.path()).unwrap_err().to_string();
+        for expected in ["/dev is not a directory", "/sbin/init", "/etc/os-release"] {
+            assert!(err.contains(expected), "{expected:?} not in {err}");
+        }
+        assert!(!err.contains("/proc is not"), "{err}");
+    }
+}
