@@ -13,5 +13,10 @@ kernel:
 initramfs:
 	$(HOST_TOOLS) initramfs
 
+# The packages (cached) and build/system.squashfs.
+.PHONY: rootfs
+rootfs:
+	$(HOST_TOOLS) rootfs
+
 test:
 	ci/test.sh

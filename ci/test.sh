@@ -24,5 +24,8 @@ host_tools kernel --profile qemu
 echo "==> stage 1 and initramfs"
 host_tools initramfs
 
+echo "==> root filesystem (packages cached after the first build)"
+host_tools rootfs
+
 echo "==> tests (unit, probe images, QEMU boots)"
 cargo test --workspace --locked
