@@ -15,15 +15,43 @@ use crate::cmdline::DeviceSpec;
 use crate::contract;
 use crate::probe::{FsKind, Probe, uuid_matches};
 
+/// Longest kernel block device name kept (the kernel's limit is 32 with the NUL).
+pub const NAME_MAX: usize = 32;
+
+/// A kernel block device name, as in `/sys/class/block/<name>` and
+/// `/dev/<name>`: `sda1`. Kept inline, so a list of devices needs no allocator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Name {
+    /// The name, then zeros (so that `==` compares names).
+    bytes: [u8; NAME_MAX],
+    len: u8,
+}
+
+impl Name {
+    /// `None` if `name` is longer than [`NAME_MAX`].
+    pub fn new(name: &[u8]) -> Option<Name> {
+        let mut bytes = [0; NAME_MAX];
+        bytes.get_mut(..name.len())?.copy_from_slice(name);
+        Some(Name {
+            bytes,
+            len: name.len() as u8,
+        })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
 /// One block device as stage 1 found it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Candidate<'a> {
-    /// Kernel name, as in `/sys/class/block/<name>` and `/dev/<name>`: `sda1`.
-    pub name: &'a [u8],
+pub struct Candidate {
+    /// Kernel name: `sda1`.
+    pub name: Name,
     /// For a partition, the name of its disk: `sda`.
-    pub parent: Option<&'a [u8]>,
+    pub parent: Option<Name>,
     /// `None`: not probed (unreadable) or nothing recognised.
-    pub probe: Option<&'a Probe>,
+    pub probe: Option<Probe>,
 }
 
 /// Result of [`choose_data`]; the numbers are indices into the candidates.
@@ -43,9 +71,9 @@ fn holds_files(kind: FsKind) -> bool {
 /// Does `c` match `spec`? A path is taken as given; a label or UUID only
 /// counts on a filesystem for which `usable` says yes.
 fn matches(c: &Candidate, spec: &DeviceSpec, usable: fn(FsKind) -> bool) -> bool {
-    let probe = c.probe.filter(|p| usable(p.kind));
+    let probe = c.probe.as_ref().filter(|p| usable(p.kind));
     match *spec {
-        DeviceSpec::Path(path) => path.strip_prefix(b"/dev/") == Some(c.name),
+        DeviceSpec::Path(path) => path.strip_prefix(b"/dev/") == Some(c.name.as_bytes()),
         DeviceSpec::Label(label) => probe.is_some_and(|p| p.label() == label),
         DeviceSpec::Uuid(uuid) => probe.is_some_and(|p| uuid_matches(p.uuid(), uuid)),
     }
@@ -96,7 +124,7 @@ pub fn media_order(cands: &[Candidate], spec: Option<&DeviceSpec>, out: &mut [us
         if let Some(spec) = spec {
             return matches(c, spec, holds_files).then_some(0);
         }
-        let p = c.probe.filter(|p| holds_files(p.kind))?;
+        let p = c.probe.as_ref().filter(|p| holds_files(p.kind))?;
         if p.label() == contract::MEDIA_LABEL {
             return Some(0);
         }
@@ -168,11 +196,12 @@ mod tests {
         p
     }
 
-    fn cand<'a>(name: &'a str, parent: Option<&'a str>, probe: Option<&'a Probe>) -> Candidate<'a> {
+    fn cand(name: &str, parent: Option<&str>, probe: Option<&Probe>) -> Candidate {
+        let to_name = |n: &str| Name::new(n.as_bytes()).unwrap();
         Candidate {
-            name: name.as_bytes(),
-            parent: parent.map(str::as_bytes),
-            probe,
+            name: to_name(name),
+            parent: parent.map(to_name),
+            probe: probe.copied(),
         }
     }
 
@@ -198,6 +227,16 @@ mod tests {
         // Labels are exact bytes.
         assert_eq!(choose_data(&cands, &Label(b"k1os-data")), Choice::NotFound);
         assert_eq!(choose_data(&cands, &Label(b"K1OS-DAT")), Choice::NotFound);
+    }
+
+    #[test]
+    fn names() {
+        let long = [b'x'; NAME_MAX];
+        assert_eq!(Name::new(&long).unwrap().as_bytes(), &long);
+        assert_eq!(Name::new(&[b'x'; NAME_MAX + 1]), None);
+        assert_eq!(Name::new(b"").unwrap().as_bytes(), b"");
+        assert_eq!(Name::new(b"sda"), Name::new(b"sda"));
+        assert_ne!(Name::new(b"sda"), Name::new(b"sda1"));
     }
 
     #[test]

@@ -19,18 +19,41 @@ pub const DEFAULT_RAMSIZE: &[u8] = b"50%";
 pub const DATA_UPPER_DIR: &str = "upper";
 pub const DATA_WORK_DIR: &str = "work";
 
-/// Where stage 2 finds what stage 1 set up.
-pub const RUN_DIR: &str = "/run/k1os";
-pub const RUN_MEDIA: &str = "/run/k1os/media";
-pub const RUN_LOWER: &str = "/run/k1os/lower";
-pub const RUN_DATA: &str = "/run/k1os/data";
-pub const RUN_RAM: &str = "/run/k1os/ram";
+/// Where stage 2 finds what stage 1 set up (the same bytes as [`cstr`], which
+/// stage 1 passes to system calls).
+pub const RUN_DIR: &str = text(cstr::RUN_DIR);
+pub const RUN_MEDIA: &str = text(cstr::RUN_MEDIA);
+pub const RUN_LOWER: &str = text(cstr::RUN_LOWER);
+pub const RUN_DATA: &str = text(cstr::RUN_DATA);
+pub const RUN_RAM: &str = text(cstr::RUN_RAM);
 /// `toram` copy of the image (a tmpfs of its own, so the media can go).
-pub const RUN_TORAM: &str = "/run/k1os/toram";
+pub const RUN_TORAM: &str = text(cstr::RUN_TORAM);
 /// `key=value` lines: mode, media, data, image, timings.
-pub const RUN_BOOT_FILE: &str = "/run/k1os/boot";
+pub const RUN_BOOT_FILE: &str = text(cstr::RUN_BOOT_FILE);
 /// Where the overlay root is assembled inside the initramfs before `switch_root`.
-pub const NEW_ROOT: &str = "/newroot";
+pub const NEW_ROOT: &str = text(cstr::NEW_ROOT);
+
+/// The paths above as C strings, for stage 1's system calls.
+pub mod cstr {
+    use core::ffi::CStr;
+
+    pub const RUN_DIR: &CStr = c"/run/k1os";
+    pub const RUN_MEDIA: &CStr = c"/run/k1os/media";
+    pub const RUN_LOWER: &CStr = c"/run/k1os/lower";
+    pub const RUN_DATA: &CStr = c"/run/k1os/data";
+    pub const RUN_RAM: &CStr = c"/run/k1os/ram";
+    pub const RUN_TORAM: &CStr = c"/run/k1os/toram";
+    pub const RUN_BOOT_FILE: &CStr = c"/run/k1os/boot";
+    pub const NEW_ROOT: &CStr = c"/newroot";
+}
+
+/// A C-string constant as `&str` (they are ASCII; checked at compile time).
+const fn text(path: &'static core::ffi::CStr) -> &'static str {
+    match path.to_str() {
+        Ok(s) => s,
+        Err(_) => panic!("contract paths are ASCII"),
+    }
+}
 
 /// Every stage-1 log line starts with this, on the console and in `/dev/kmsg`.
 pub const LOG_PREFIX: &str = "k1os-init: ";

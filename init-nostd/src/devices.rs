@@ -7,14 +7,17 @@
 //! `/sys/class/block` costs microseconds; polling also cannot miss a device
 //! that appeared between a scan and a subscription.
 
+use core::ffi::CStr;
 use heapless::Vec;
-use k1os_contract::choose::Candidate;
-use k1os_contract::probe::{self, Probe};
-use rustix::fd::{AsFd, OwnedFd};
+use k1os_contract::choose::{Candidate, Name};
+use k1os_contract::cmdline::Bytes;
+use k1os_contract::probe;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
+use rustix::io::Errno;
 
-use crate::path::PathBuf;
-use crate::{debug, log::Bytes, sys};
+use crate::text::{self, Buf, PATH_MAX};
+use crate::{debug, log, mounts, sys};
 
 /// Most block devices stage 1 keeps track of.
 pub const MAX_DEVICES: usize = 64;
@@ -28,23 +31,13 @@ const SETTLE_IDLE_MS: u64 = 200;
 /// it scans a stick, then SCSI discovery adds its disks).
 const SETTLE_USB_MS: u64 = 2500;
 
-const NAME_MAX: usize = 32;
-type Name = heapless::Vec<u8, NAME_MAX>;
+/// A block device: its name, its disk's name for a partition, its filesystem.
+/// The same type the choice logic works on, so choosing copies nothing.
+pub type Device = Candidate;
 
-pub struct Device {
-    /// Kernel name: `sr0`, `sda1`, `vdb`.
-    pub name: Name,
-    /// The disk of a partition (`sda` for `sda1`).
-    pub parent: Option<Name>,
-    /// The filesystem found on it, if any.
-    pub probe: Option<Probe>,
-}
-
-impl Device {
-    /// `/dev/<name>` (devtmpfs made it).
-    pub fn node(&self) -> Result<PathBuf, rustix::io::Errno> {
-        PathBuf::join(&[b"/dev/", &self.name])
-    }
+/// `/dev/<name>` (devtmpfs made it) in `buf`.
+pub fn node<'a>(buf: &'a mut Buf<PATH_MAX>, name: &Name) -> Result<&'a CStr, Errno> {
+    text::join(buf, &[b"/dev/", name.as_bytes()])
 }
 
 #[derive(Default)]
@@ -55,68 +48,76 @@ pub struct Devices {
 }
 
 impl Devices {
-    /// Adds the block devices that appeared since the last scan; returns how many.
-    /// Devices that hold no medium (size 0) or cannot be read are skipped now
-    /// and looked at again by the next scan.
-    pub fn scan(&mut self) -> usize {
+    /// Adds the block devices that appeared since the last scan. Devices that
+    /// hold no medium (size 0) or cannot be read are skipped now and looked at
+    /// again by the next scan.
+    fn scan(&mut self) {
         let Ok(dir) = rustix::fs::open(
             c"/sys/class/block",
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         ) else {
-            return 0;
+            return;
         };
-        let mut added = 0;
         let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 2048];
         let mut entries = RawDir::new(&dir, &mut buf);
+        let mut added = false;
         while let Some(Ok(entry)) = entries.next() {
-            let name = entry.file_name().to_bytes();
-            if name.starts_with(b".")
-                || is_virtual(name)
-                || self.list.iter().any(|d| d.name == name)
+            let name = entry.file_name();
+            let bytes = name.to_bytes();
+            if bytes.starts_with(b".")
+                || is_virtual(bytes)
+                || self.list.iter().any(|d| d.name.as_bytes() == bytes)
             {
                 continue;
             }
-            if let Some(device) = examine(dir.as_fd(), name) {
+            if let Some(device) = examine(&dir, name) {
                 debug!(
                     "found /dev/{} ({})",
-                    Bytes(name),
-                    crate::mounts::fs_name(device.probe.as_ref())
+                    Bytes(bytes),
+                    mounts::fs_name(device.probe.as_ref())
                 );
                 if self.list.push(device).is_err() {
                     break;
                 }
-                added += 1;
+                added = true;
             }
         }
-        if added > 0 {
-            self.last_new_us = crate::log::elapsed_us();
+        if added {
+            self.last_new_us = log::elapsed_us();
         }
-        added
     }
 
     /// Whether discovery has settled: no new device for a short idle period
     /// (longer while USB storage is attached).
-    pub fn settled(&self) -> bool {
+    fn settled(&self) -> bool {
         let idle_ms = if usb_storage_present() {
             SETTLE_USB_MS
         } else {
             SETTLE_IDLE_MS
         };
-        crate::log::elapsed_us().saturating_sub(self.last_new_us) >= idle_ms * 1000
+        log::elapsed_us().saturating_sub(self.last_new_us) >= idle_ms * 1000
     }
 
-    /// The devices as the pure choice logic sees them.
-    pub fn candidates(&self) -> Vec<Candidate<'_>, MAX_DEVICES> {
-        let mut out = Vec::new();
-        for d in &self.list {
-            let _ = out.push(Candidate {
-                name: &d.name,
-                parent: d.parent.as_deref(),
-                probe: d.probe.as_ref(),
-            });
+    /// Scans until `done` says so or `deadline_us` passes, sleeping
+    /// [`POLL_MS`] between scans; with `until_settled`, also ends once device
+    /// discovery has settled. Returns what `done` said last.
+    pub fn wait_for(
+        &mut self,
+        deadline_us: u64,
+        until_settled: bool,
+        done: &mut dyn FnMut(&Devices) -> bool,
+    ) -> bool {
+        loop {
+            self.scan();
+            if done(self) {
+                return true;
+            }
+            if log::elapsed_us() >= deadline_us || (until_settled && self.settled()) {
+                return false;
+            }
+            sys::sleep_ms(POLL_MS);
         }
-        out
     }
 }
 
@@ -128,27 +129,35 @@ fn is_virtual(name: &[u8]) -> bool {
 
 /// Reads what stage 1 needs to know about `/sys/class/block/<name>`, or
 /// `None` when the device is empty or unreadable.
-fn examine(sys_block: rustix::fd::BorrowedFd<'_>, name: &[u8]) -> Option<Device> {
-    let name_buf: Name = Vec::from_slice(name).ok()?;
-    let size_path = PathBuf::join(&[name, b"/size"]).ok()?;
-    let mut text = [0u8; 24];
-    let size = read_at(sys_block, size_path.as_cstr(), &mut text).ok()?;
-    if text[..size]
+fn examine(sys_block: &OwnedFd, name: &CStr) -> Option<Device> {
+    let device_name = Name::new(name.to_bytes())?;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let sys_dir = rustix::fs::openat(sys_block, name, flags, Mode::empty()).ok()?;
+    let size_file = rustix::fs::openat(
+        &sys_dir,
+        c"size",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut size = [0u8; 24];
+    let n = rustix::io::read(size_file, &mut size).ok()?;
+    if size
         .iter()
+        .take(n)
         .take_while(|b| b.is_ascii_digit())
         .all(|&b| b == b'0')
     {
         return None; // no medium (empty CD drive) or zero-size device
     }
-    let parent = match PathBuf::join(&[name, b"/partition"]) {
-        Ok(p) if rustix::fs::statat(sys_block, p.as_cstr(), AtFlags::empty()).is_ok() => {
-            parent_of(sys_block, name)
-        }
-        _ => None,
+    let parent = match rustix::fs::statat(&sys_dir, c"partition", AtFlags::empty()) {
+        Ok(_) => parent_of(sys_block.as_fd(), name),
+        Err(_) => None,
     };
-    let node = PathBuf::join(&[b"/dev/", name]).ok()?;
+    let mut path = text::buf();
+    let node = node(&mut path, &device_name).ok()?;
     let fd = rustix::fs::open(
-        node.as_cstr(),
+        node,
         OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
         Mode::empty(),
     )
@@ -156,39 +165,32 @@ fn examine(sys_block: rustix::fd::BorrowedFd<'_>, name: &[u8]) -> Option<Device>
     let mut sb = [0u8; probe::PROBE_LEN];
     let n = read_full(&fd, &mut sb).ok()?;
     Some(Device {
-        name: name_buf,
+        name: device_name,
         parent,
-        probe: probe::probe(&sb[..n]),
+        probe: probe::probe(sb.get(..n).unwrap_or_default()),
     })
 }
 
 /// A partition's disk: `/sys/class/block/sda1` links to `…/block/sda/sda1`.
-fn parent_of(sys_block: rustix::fd::BorrowedFd<'_>, name: &[u8]) -> Option<Name> {
-    let mut link = [core::mem::MaybeUninit::<u8>::uninit(); 256];
-    let (target, _) = rustix::fs::readlinkat_raw(sys_block, name, &mut link).ok()?;
-    let mut parts = target.rsplit(|&b| b == b'/');
-    parts.next()?; // the partition itself
-    Vec::from_slice(parts.next()?).ok()
-}
-
-/// Reads a small file relative to `dir` into `buf`; returns the length.
-fn read_at(
-    dir: rustix::fd::BorrowedFd<'_>,
-    path: &core::ffi::CStr,
-    buf: &mut [u8],
-) -> rustix::io::Result<usize> {
-    let fd = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
-    rustix::io::read(&fd, buf)
+fn parent_of(sys_block: BorrowedFd<'_>, name: &CStr) -> Option<Name> {
+    let mut link = [0u8; 256];
+    let n = rustix::fs::readlinkat_raw(sys_block, name, &mut link[..]).ok()?;
+    let target = link.get(..n)?;
+    let dir = target.get(..target.iter().rposition(|&b| b == b'/')?)?;
+    let start = dir.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    Name::new(dir.get(start..)?)
 }
 
 /// Reads from the start of `fd` until `buf` is full or the device ends.
 pub fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> rustix::io::Result<usize> {
     let mut done = 0;
-    while done < buf.len() {
-        match rustix::io::pread(fd, &mut buf[done..], done as u64) {
+    while let Some(rest) = buf.get_mut(done..)
+        && !rest.is_empty()
+    {
+        match rustix::io::pread(fd, rest, done as u64) {
             Ok(0) => break,
             Ok(n) => done += n,
-            Err(rustix::io::Errno::INTR) => continue,
+            Err(Errno::INTR) => continue,
             Err(e) => return Err(e),
         }
     }
@@ -214,24 +216,4 @@ fn usb_storage_present() -> bool {
         }
     }
     false
-}
-
-/// Scans until `found` returns something or `deadline_us` passes, sleeping
-/// [`POLL_MS`] between scans; `give_up` may end the wait early (settled discovery).
-pub fn wait_for<T>(
-    devices: &mut Devices,
-    deadline_us: u64,
-    mut found: impl FnMut(&Devices) -> Option<T>,
-    give_up: impl Fn(&Devices) -> bool,
-) -> Option<T> {
-    loop {
-        devices.scan();
-        if let Some(t) = found(devices) {
-            return Some(t);
-        }
-        if crate::log::elapsed_us() >= deadline_us || give_up(devices) {
-            return None;
-        }
-        sys::sleep_ms(POLL_MS);
-    }
 }

@@ -2,11 +2,10 @@
 //! errno, or a sentence when no system call failed).
 
 use heapless::Vec;
+use k1os_contract::cmdline::Bytes;
 use k1os_contract::errno;
 use rustix::io::Errno;
 use ufmt::{uDisplay, uWrite, uwrite};
-
-use crate::log::Bytes;
 
 /// Longest device name or path kept in an error.
 const SUBJECT_MAX: usize = 160;
@@ -26,30 +25,27 @@ pub type Result<T> = core::result::Result<T, Error>;
 
 impl Error {
     /// A failed system call during `step` on `subject`.
+    #[inline(never)]
     pub fn sys(step: &'static str, subject: &[u8], errno: Errno) -> Error {
-        Error {
-            step,
-            subject: truncated(subject),
-            errno: Some(errno),
-            why: "",
-        }
+        Error::new(step, subject, Some(errno), "")
     }
 
     /// A failure that is not a system call's: `why` says what is wrong.
+    #[inline(never)]
     pub fn msg(step: &'static str, subject: &[u8], why: &'static str) -> Error {
+        Error::new(step, subject, None, why)
+    }
+
+    fn new(step: &'static str, subject: &[u8], errno: Option<Errno>, why: &'static str) -> Error {
+        let mut kept = Vec::new();
+        let _ = kept.extend_from_slice(subject.get(..SUBJECT_MAX).unwrap_or(subject));
         Error {
             step,
-            subject: truncated(subject),
-            errno: None,
+            subject: kept,
+            errno,
             why,
         }
     }
-}
-
-fn truncated(bytes: &[u8]) -> Vec<u8, SUBJECT_MAX> {
-    let mut v = Vec::new();
-    let _ = v.extend_from_slice(&bytes[..bytes.len().min(SUBJECT_MAX)]);
-    v
 }
 
 /// `step: subject: why (ENAME)`.
@@ -83,7 +79,9 @@ impl uDisplay for ErrnoName {
         let n = self.0.raw_os_error();
         match errno::name(n) {
             Some(name) => f.write_str(name),
-            None => uwrite!(f, "errno {}", n),
+            // Errno values are positive: the same digits as the `i32`, with
+            // the one integer formatter the rest of stage 1 uses.
+            None => uwrite!(f, "errno {}", n as u64),
         }
     }
 }

@@ -11,9 +11,10 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 use k1os_contract::contract::LOG_PREFIX;
 use rustix::fd::{BorrowedFd, IntoRawFd};
 use rustix::fs::{Mode, OFlags};
-use ufmt::{uDisplay, uWrite, uwrite};
+use ufmt::uwrite;
 
 use crate::sys;
+use crate::text::{Buf, Text};
 
 /// Longest line; `/dev/kmsg` cuts at about 1 KiB anyway.
 const LINE_MAX: usize = 480;
@@ -80,92 +81,89 @@ pub fn close_kmsg() {
     }
 }
 
-/// Text built with `uwrite!` into a fixed buffer; what does not fit is cut
-/// (never fail a boot over a log line).
-pub struct Text<const N: usize>(pub heapless::Vec<u8, N>);
+/// Room for one line: `<N>`, the text (cut at [`LINE_MAX`]), the newline.
+pub const LINE_BUF: usize = LINE_MAX + 4;
 
-impl<const N: usize> Text<N> {
-    pub const fn new() -> Self {
-        Text(heapless::Vec::new())
+/// One log line being written: `uwrite!(line.text, …)`, then [`Line::end`].
+pub struct Line<'a> {
+    pub text: Text<'a>,
+    level: Level,
+}
+
+impl<'a> Line<'a> {
+    /// Starts a `k1os-init: ` line at `level` in `buf`, with room in front
+    /// for `<N>` so that the kmsg write is one record.
+    #[inline(never)]
+    pub fn new(buf: &'a mut Buf<LINE_BUF>, level: Level) -> Self {
+        let mut text = Text::new(buf);
+        text.push(&[b'<', b'0' + level as u8, b'>']);
+        text.push(LOG_PREFIX.as_bytes());
+        Line { text, level }
+    }
+
+    /// Writes the line: to `/dev/kmsg`, and to the console when the kernel
+    /// will not echo it there. A debug line without `k1os.debug` goes nowhere.
+    #[inline(never)]
+    pub fn end(mut self) {
+        let level = self.level;
+        if level == Level::Debug && !DEBUG.load(Relaxed) {
+            return;
+        }
+        if self.text.is_full() {
+            self.text.pop();
+        }
+        self.text.push(b"\n");
+        let line = self.text.bytes();
+        let console_level = CONSOLE_LEVEL.load(Relaxed);
+        let kmsg = KMSG_FD.load(Relaxed);
+        let kmsg_ok = kmsg >= 0 && {
+            // SAFETY: `kmsg` is the descriptor `open_kmsg` stored and only
+            // `close_kmsg` closes, after which it reads as -1.
+            let fd = unsafe { BorrowedFd::borrow_raw(kmsg) };
+            rustix::io::write(fd, line).is_ok()
+        };
+        let kernel_echoes = kmsg_ok && (level as i32) < console_level;
+        let wanted_on_console = level <= Level::Warn || console_level > Level::Warn as i32;
+        if !kernel_echoes && wanted_on_console {
+            sys::write_raw(1, line.get(3..).unwrap_or_default());
+        }
     }
 }
 
-impl<const N: usize> uWrite for Text<N> {
-    type Error = core::convert::Infallible;
-    fn write_str(&mut self, s: &str) -> Result<(), Self::Error> {
-        let room = N - self.0.len();
-        let _ = self.0.extend_from_slice(&s.as_bytes()[..s.len().min(room)]);
-        Ok(())
-    }
+/// A line at a level: `log_line!(Info, "…", args)`; use `info!`, `warn!`, `debug!`.
+/// (A macro, not a function taking a closure: a generic function would be
+/// compiled again for every call site.)
+#[macro_export]
+macro_rules! log_line {
+    ($level:ident, $($arg:tt)*) => {{
+        let mut buf = $crate::text::buf::<{ $crate::log::LINE_BUF }>();
+        let mut line = $crate::log::Line::new(&mut buf, $crate::log::Level::$level);
+        let _ = ufmt::uwrite!(line.text, $($arg)*);
+        line.end();
+    }};
 }
-
-/// One log line: room for `<N>` in front, so the kmsg write is one record.
-pub type Line = Text<{ LINE_MAX + 4 }>;
-
-/// Writes one `k1os-init: ` line at `level`, with `body` filling in the text.
-pub fn emit(level: Level, body: impl FnOnce(&mut Line)) {
-    if level == Level::Debug && !DEBUG.load(Relaxed) {
-        return;
-    }
-    let mut line = Line::new();
-    let _ = line.0.extend_from_slice(&[b'<', b'0' + level as u8, b'>']);
-    let _ = line.write_str(LOG_PREFIX);
-    body(&mut line);
-    if line.0.is_full() {
-        line.0.pop();
-    }
-    let _ = line.0.push(b'\n');
-    let console_level = CONSOLE_LEVEL.load(Relaxed);
-    let kmsg = KMSG_FD.load(Relaxed);
-    let kmsg_ok = kmsg >= 0 && {
-        // SAFETY: `kmsg` is the descriptor `open_kmsg` stored and only
-        // `close_kmsg` closes, after which it reads as -1.
-        let fd = unsafe { BorrowedFd::borrow_raw(kmsg) };
-        rustix::io::write(fd, &line.0).is_ok()
-    };
-    let kernel_echoes = kmsg_ok && (level as i32) < console_level;
-    let wanted_on_console = level <= Level::Warn || console_level > Level::Warn as i32;
-    if !kernel_echoes && wanted_on_console {
-        sys::write_raw(1, &line.0[3..]);
-    }
-}
-
 /// `info!("…", args)`: an info line.
 #[macro_export]
 macro_rules! info {
-    ($($arg:tt)*) => { $crate::log::emit($crate::log::Level::Info, |l| { let _ = ufmt::uwrite!(l, $($arg)*); }) };
+    ($($arg:tt)*) => { $crate::log_line!(Info, $($arg)*) };
 }
 /// `warn!`: a warning line (also shown with `quiet`).
 #[macro_export]
 macro_rules! warn {
-    ($($arg:tt)*) => { $crate::log::emit($crate::log::Level::Warn, |l| { let _ = ufmt::uwrite!(l, $($arg)*); }) };
+    ($($arg:tt)*) => { $crate::log_line!(Warn, $($arg)*) };
 }
 /// `debug!`: only with `k1os.debug`.
 #[macro_export]
 macro_rules! debug {
-    ($($arg:tt)*) => { $crate::log::emit($crate::log::Level::Debug, |l| { let _ = ufmt::uwrite!(l, $($arg)*); }) };
+    ($($arg:tt)*) => { $crate::log_line!(Debug, $($arg)*) };
 }
 
-/// Logs a phase: `k1os-init: <phase> (+<µs> us): <detail>`; returns the µs.
-pub fn phase(name: &str, detail: impl FnOnce(&mut Line)) -> u64 {
+/// Starts a phase's line: `k1os-init: <phase> (+<µs> us): `, the detail to
+/// follow; returns it and the µs.
+#[inline(never)]
+pub fn phase<'a>(buf: &'a mut Buf<LINE_BUF>, name: &str) -> (Line<'a>, u64) {
     let us = elapsed_us();
-    emit(Level::Info, |l| {
-        let _ = uwrite!(l, "{} (+{} us): ", name, us);
-        detail(l);
-    });
-    us
-}
-
-/// Bytes shown as text: paths, labels and command-line values are bytes;
-/// anything that is not printable ASCII is shown as `?`.
-pub struct Bytes<'a>(pub &'a [u8]);
-
-impl uDisplay for Bytes<'_> {
-    fn fmt<W: uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> Result<(), W::Error> {
-        for &b in self.0 {
-            let printable = b.is_ascii_graphic() || b == b' ';
-            f.write_char(if printable { b as char } else { '?' })?;
-        }
-        Ok(())
-    }
+    let mut line = Line::new(buf, Level::Info);
+    let _ = uwrite!(line.text, "{} (+{} us): ", name, us);
+    (line, us)
 }

@@ -1,15 +1,18 @@
 //! Attaching the root image to a loop device, read-only.
 
+use core::ffi::CStr;
 use linux_raw_sys::loop_device as lo;
-use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
+use ufmt::uwrite;
 
 use crate::error::{Context, Error, Result};
-use crate::path::PathBuf;
 use crate::sys;
+use crate::text::{Buf, PATH_MAX, Text};
 
 const STEP: &str = "attach the image to a loop device";
+const CONTROL: &[u8] = b"/dev/loop-control";
 /// Another opener can take the free loop device between our two calls: retry.
 const ATTEMPTS: u32 = 8;
 
@@ -20,34 +23,41 @@ const ATTEMPTS: u32 = 8;
 ///
 /// `LOOP_CTL_GET_FREE` + `LOOP_CONFIGURE` (kernel ≥ 5.8, one atomic call), with
 /// the older `LOOP_SET_FD` + `LOOP_SET_STATUS64` when the kernel says `EINVAL`.
-pub fn attach(image: BorrowedFd<'_>) -> Result<(PathBuf, rustix::fd::OwnedFd)> {
+pub fn attach<'a>(
+    image: BorrowedFd<'_>,
+    buf: &'a mut Buf<PATH_MAX>,
+) -> Result<(&'a CStr, OwnedFd)> {
     let control = rustix::fs::open(
         c"/dev/loop-control",
         OFlags::RDWR | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .step(STEP, b"/dev/loop-control")?;
+    .step(STEP, CONTROL)?;
     let mut last = Errno::BUSY;
     for _ in 0..ATTEMPTS {
         // SAFETY: LOOP_CTL_GET_FREE takes no argument; the free index is the result.
-        let index = unsafe { sys::ioctl(control.as_fd(), lo::LOOP_CTL_GET_FREE, 0) }
-            .step(STEP, b"/dev/loop-control")?;
-        let mut digits = [0u8; 10];
-        let node = PathBuf::join(&[b"/dev/loop", decimal(index as u32, &mut digits)])
-            .step(STEP, b"/dev/loop")?;
-        let device = rustix::fs::open(
-            node.as_cstr(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .step(STEP, node.bytes())?;
+        let index =
+            unsafe { sys::ioctl(control.as_fd(), lo::LOOP_CTL_GET_FREE, 0) }.step(STEP, CONTROL)?;
+        let node = node(buf, index)?;
+        let device = rustix::fs::open(node, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .step(STEP, node.to_bytes())?;
         match configure(device.as_fd(), image) {
-            Ok(()) => return Ok((node, device)),
+            // `node` borrows `buf` only within one turn of the loop: make it again.
+            Ok(()) => return Ok((self::node(buf, index)?, device)),
             Err(e @ (Errno::BUSY | Errno::AGAIN)) => last = e,
-            Err(e) => return Err(Error::sys(STEP, node.bytes(), e)),
+            Err(e) => return Err(Error::sys(STEP, node.to_bytes(), e)),
         }
     }
-    Err(Error::sys(STEP, b"/dev/loop-control", last))
+    Err(Error::sys(STEP, CONTROL, last))
+}
+
+/// `/dev/loop<index>` in `buf`.
+#[inline(never)]
+fn node(buf: &mut Buf<PATH_MAX>, index: usize) -> Result<&CStr> {
+    let mut node = Text::new(buf);
+    let _ = uwrite!(node, "/dev/loop{}", index as u32 as u64);
+    // Always fits.
+    node.into_c_str().step(STEP, b"/dev/loop")
 }
 
 fn configure(device: BorrowedFd<'_>, image: BorrowedFd<'_>) -> core::result::Result<(), Errno> {
@@ -74,17 +84,4 @@ fn configure(device: BorrowedFd<'_>, image: BorrowedFd<'_>) -> core::result::Res
         )
     }
     .map(drop)
-}
-
-/// `n` in decimal, written into `buf`.
-pub fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
 }

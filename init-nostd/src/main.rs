@@ -4,6 +4,10 @@
 //! data partition (or a tmpfs) → overlay → switch root → exec stage 2.
 //! Every step returns an [`Error`] naming the step, the device or path and the
 //! errno; [`fatal`] reports it and does what `k1os.onfail` says.
+//!
+//! Stage 1 has a size budget (16 KiB): fixed paths are C-string constants,
+//! text is built in one writer type ([`text::Text`]), and log lines are
+//! macros around two non-generic functions.
 #![no_std]
 #![no_main]
 
@@ -12,27 +16,27 @@ mod error;
 mod log;
 mod loopdev;
 mod mounts;
-mod path;
 mod rt;
 mod switch_root;
 mod sys;
+mod text;
 
 use core::convert::Infallible;
 use core::ffi::CStr;
-use k1os_contract::choose::{self, Choice};
-use k1os_contract::cmdline::{self, BootConfig, DeviceSpec, Mode, OnFail};
-use k1os_contract::contract::{self, boot_file, phase};
+use k1os_contract::choose::{self, Choice, Name};
+use k1os_contract::cmdline::{self, BootConfig, Bytes, DeviceSpec, Mode, OnFail};
+use k1os_contract::contract::{self, boot_file, cstr, phase};
 use k1os_contract::probe::FsKind;
 use rustix::fd::AsFd;
 use rustix::fs::{Mode as FileMode, OFlags};
 use rustix::io::Errno;
-use rustix::mount::MountFlags;
+use rustix::mount::{MountFlags, UnmountFlags};
 use ufmt::{uDisplay, uWrite, uwrite};
 
 use devices::{Device, Devices};
-use error::{Context, Error, Result};
-use log::{Bytes, Text};
-use path::PathBuf;
+use error::{Context, ErrnoName, Error, Result};
+use log::{LINE_BUF, Line};
+use text::{Buf, Text};
 
 /// Longest `/proc/cmdline` (x86 truncates at 2048).
 const CMDLINE_MAX: usize = 4096;
@@ -42,6 +46,76 @@ const REBOOT_DELAY_S: u32 = 10;
 const RESCUE_SHELL: &CStr = c"/bin/sh";
 /// Bytes of RAM left free beyond the image when copying it with `k1os.toram`.
 const TORAM_MARGIN: u64 = 16 << 20;
+/// The image's copy with `k1os.toram`.
+const TORAM_IMAGE: &CStr = c"/run/k1os/toram/image";
+
+/// Where the overlay's upper layer lives: on the data partition or in a tmpfs.
+struct Upper {
+    /// `/run/k1os/data` or `/run/k1os/ram`.
+    root: &'static CStr,
+    /// `<root>/upper` and `<root>/work`.
+    dirs: [&'static CStr; 2],
+    /// The overlay's options with them. `index=off`: with an index, a replaced
+    /// system.squashfs fails overlayfs' origin check on a persistent upper.
+    overlay: &'static CStr,
+}
+
+const DATA_UPPER: Upper = Upper {
+    root: cstr::RUN_DATA,
+    dirs: [c"/run/k1os/data/upper", c"/run/k1os/data/work"],
+    overlay: c"lowerdir=/run/k1os/lower,upperdir=/run/k1os/data/upper,workdir=/run/k1os/data/work,index=off",
+};
+const RAM_UPPER: Upper = Upper {
+    root: cstr::RUN_RAM,
+    dirs: [c"/run/k1os/ram/upper", c"/run/k1os/ram/work"],
+    overlay: c"lowerdir=/run/k1os/lower,upperdir=/run/k1os/ram/upper,workdir=/run/k1os/ram/work,index=off",
+};
+
+// The constants above are the contract's paths put together.
+const _: () = {
+    use text::is_concat;
+    let lower = contract::RUN_LOWER.as_bytes();
+    let (upper, work) = (
+        contract::DATA_UPPER_DIR.as_bytes(),
+        contract::DATA_WORK_DIR.as_bytes(),
+    );
+    let mut i = 0;
+    while i < 2 {
+        let u = if i == 0 { &DATA_UPPER } else { &RAM_UPPER };
+        let root = u.root.to_bytes();
+        assert!(is_concat(u.dirs[0], &[root, b"/", upper]));
+        assert!(is_concat(u.dirs[1], &[root, b"/", work]));
+        let options: [&[u8]; 11] = [
+            b"lowerdir=",
+            lower,
+            b",upperdir=",
+            root,
+            b"/",
+            upper,
+            b",workdir=",
+            root,
+            b"/",
+            work,
+            b",index=off",
+        ];
+        assert!(is_concat(u.overlay, &options));
+        i += 1;
+    }
+    assert!(is_concat(
+        TORAM_IMAGE,
+        &[contract::RUN_TORAM.as_bytes(), b"/image"]
+    ));
+};
+
+/// `phase!(record, name, "detail", args)`: logs a phase and records its time.
+macro_rules! phase {
+    ($record:expr, $name:expr, $($arg:tt)*) => {{
+        let mut buf = text::buf::<LINE_BUF>();
+        let mut line = $record.phase(&mut buf, $name);
+        let _ = uwrite!(line.text, $($arg)*);
+        line.end();
+    }};
+}
 
 /// The entry point, called by `_start` (see `rt.rs`).
 pub extern "C" fn main() -> ! {
@@ -59,9 +133,7 @@ pub extern "C" fn main() -> ! {
     setup_console();
     log::open_kmsg();
     let mut record = Record::default();
-    record.phase(phase::EARLY, |l| {
-        let _ = l.write_str("/proc /sys /dev /run mounted");
-    });
+    phase!(record, phase::EARLY, "/proc /sys /dev /run mounted");
 
     let mut cmdline_buf = [0u8; CMDLINE_MAX];
     let cmdline = read_cmdline(&mut cmdline_buf);
@@ -86,135 +158,133 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
     let mut devices = Devices::default();
 
     let media = find_media(config, &mut devices, deadline_us)?;
-    record.media = Some(media);
-    let media_dev = &devices.list[media];
-    record.phase(phase::MEDIA, |l| {
-        let _ = uwrite!(
-            l,
-            "/dev/{} ({}), image {}",
-            Bytes(&media_dev.name),
-            Describe(media_dev),
-            Bytes(config.image)
-        );
-    });
+    record.media = Some(media.name);
+    phase!(
+        record,
+        phase::MEDIA,
+        "/dev/{} ({}), image {}",
+        Bytes(media.name.as_bytes()),
+        Describe(media),
+        Bytes(config.image)
+    );
 
-    let mut image_path = PathBuf::join(&[contract::RUN_MEDIA.as_bytes(), config.image])
-        .step("find the image", config.image)?;
+    let mut image_buf = text::buf();
+    let mut image_path = text::join(
+        &mut image_buf,
+        &[contract::RUN_MEDIA.as_bytes(), config.image],
+    )
+    .step("find the image", config.image)?;
     if config.toram {
-        image_path = copy_to_ram(&image_path)?;
-        record.phase(phase::TORAM, |l| {
-            let _ = l.write_str("image copied to RAM, boot media released");
-        });
+        image_path = copy_to_ram(image_path)?;
+        phase!(
+            record,
+            phase::TORAM,
+            "image copied to RAM, boot media released"
+        );
     }
-    let image = mounts::open_read("open the image", image_path.as_cstr())?;
-    let (loop_device, loop_fd) = loopdev::attach(image.as_fd())?;
+    let image = mounts::open_read("open the image", image_path)?;
+    let mut loop_buf = text::buf();
+    let (loop_device, loop_fd) = loopdev::attach(image.as_fd(), &mut loop_buf)?;
     drop(image);
-    let lower = c_str(contract::RUN_LOWER);
     mounts::mount_device(
         "mount the root image",
-        loop_device.as_cstr(),
-        lower,
+        loop_device,
+        cstr::RUN_LOWER,
         c"squashfs",
         true,
     )?;
     drop(loop_fd); // the mount holds the device now
-    record.phase(phase::IMAGE, |l| {
-        let _ = uwrite!(
-            l,
-            "{} on {}",
-            Bytes(loop_device.bytes()),
-            contract::RUN_LOWER
-        );
-    });
+    phase!(
+        record,
+        phase::IMAGE,
+        "{} on {}",
+        Bytes(loop_device.to_bytes()),
+        contract::RUN_LOWER
+    );
 
-    let upper = match config.mode {
-        Mode::Ram => None,
-        Mode::Persist => Some(persistent_data(config, &mut devices, deadline_us)?),
-        Mode::Auto => optional_data(config, &mut devices, deadline_us),
-    };
-    let upper_root = match upper {
-        Some(index) => {
-            record.data = Some(index);
-            record.phase(phase::DATA, |l| {
-                let _ = uwrite!(
-                    l,
-                    "/dev/{} on {}",
-                    Bytes(&devices.list[index].name),
-                    contract::RUN_DATA
-                );
-            });
-            contract::RUN_DATA
+    let upper = match data_partition(config, &mut devices, deadline_us)? {
+        Some(device) => {
+            record.data = Some(device.name);
+            phase!(
+                record,
+                phase::DATA,
+                "/dev/{} on {}",
+                Bytes(device.name.as_bytes()),
+                contract::RUN_DATA
+            );
+            &DATA_UPPER
         }
         None => {
             mount_ram(config)?;
-            record.phase(phase::RAM, |l| {
-                let _ = uwrite!(
-                    l,
-                    "tmpfs size={} on {}",
-                    Bytes(config.ramsize),
-                    contract::RUN_RAM
-                );
-            });
-            contract::RUN_RAM
+            phase!(
+                record,
+                phase::RAM,
+                "tmpfs size={} on {}",
+                Bytes(config.ramsize),
+                contract::RUN_RAM
+            );
+            &RAM_UPPER
         }
     };
 
-    let new_root = c_str(contract::NEW_ROOT);
-    mount_overlay(upper_root, new_root)?;
-    switch_root::check_stage2(new_root, config.init)?;
-    record.phase(phase::OVERLAY, |l| {
-        let _ = uwrite!(
-            l,
-            "{} (upper {}), stage 2 {}",
-            contract::NEW_ROOT,
-            upper_root,
-            Bytes(config.init)
-        );
-    });
+    mount_overlay(upper)?;
+    let mut init_buf = text::buf();
+    let init = switch_root::check_stage2(config.init, &mut init_buf)?;
+    phase!(
+        record,
+        phase::OVERLAY,
+        "{} (upper {}), stage 2 {}",
+        contract::NEW_ROOT,
+        Bytes(upper.root.to_bytes()),
+        Bytes(config.init)
+    );
 
-    record.write_boot_file(config, &devices)?;
-    switch_root::move_mounts(new_root)?;
-    record.phase(phase::SWITCH_ROOT, |l| {
-        let _ = l.write_str("/dev /proc /sys /run moved");
-    });
-    switch_root::switch_root(new_root, config.init)
+    record.write_boot_file(config)?;
+    switch_root::move_mounts()?;
+    phase!(record, phase::SWITCH_ROOT, "/dev /proc /sys /run moved");
+    switch_root::switch_root(init)
 }
 
 /// Waits up to the timeout for a device holding the image, trying devices in
 /// the contract's order (the `K1OS` label first); leaves it mounted read-only
-/// at `/run/k1os/media`. Returns its index in `devices`.
-fn find_media(config: &BootConfig<'_>, devices: &mut Devices, deadline_us: u64) -> Result<usize> {
+/// at `/run/k1os/media`.
+fn find_media<'d>(
+    config: &BootConfig<'_>,
+    devices: &'d mut Devices,
+    deadline_us: u64,
+) -> Result<&'d Device> {
     // Each device is mounted at most once: the list only grows, so a bit per index.
     let mut tried: u64 = 0;
-    let found = devices::wait_for(
-        devices,
-        deadline_us,
-        |devs| {
-            let candidates = devs.candidates();
-            let mut order = [0usize; devices::MAX_DEVICES];
-            let n = choose::media_order(&candidates, config.media.as_ref(), &mut order);
-            for &i in &order[..n] {
-                if tried & (1 << i) == 0 {
-                    tried |= 1 << i;
-                    if holds_image(&devs.list[i], config.image) {
-                        return Some(i);
-                    }
+    let mut found = None;
+    devices.wait_for(deadline_us, false, &mut |devs| {
+        let mut order = [0usize; devices::MAX_DEVICES];
+        let n = choose::media_order(&devs.list, config.media.as_ref(), &mut order);
+        for &i in order.iter().take(n) {
+            if tried & (1 << i) == 0 {
+                tried |= 1 << i;
+                if devs
+                    .list
+                    .get(i)
+                    .is_some_and(|d| holds_image(d, config.image))
+                {
+                    found = Some(i);
+                    return true;
                 }
             }
-            None
-        },
-        |_| false,
-    );
-    found.ok_or_else(|| {
-        for d in &devices.list {
-            warn!("seen /dev/{}: {}", Bytes(&d.name), Describe(d));
         }
-        Error::msg(
-            "find the boot media",
-            config.image,
-            "no device holding it appeared within k1os.timeout",
-        )
-    })
+        false
+    });
+    if let Some(device) = found.and_then(|i| devices.list.get(i)) {
+        return Ok(device);
+    }
+    for d in &devices.list {
+        warn!("seen /dev/{}: {}", Bytes(d.name.as_bytes()), Describe(d));
+    }
+    Err(Error::msg(
+        "find the boot media",
+        config.image,
+        "no device holding it appeared within k1os.timeout",
+    ))
 }
 
 /// Mounts `device` read-only at `/run/k1os/media` and keeps it there when it
@@ -226,10 +296,12 @@ fn holds_image(device: &Device, image: &[u8]) -> bool {
     if probe.kind == FsKind::Squashfs {
         return false;
     }
-    let Ok(node) = device.node() else {
+    let name = device.name.as_bytes();
+    let mut node_buf = text::buf();
+    let Ok(node) = devices::node(&mut node_buf, &device.name) else {
         return false;
     };
-    let target = c_str(contract::RUN_MEDIA);
+    let target = cstr::RUN_MEDIA;
     if mounts::make_dir("mount the boot media", target).is_err() {
         return false;
     }
@@ -241,123 +313,87 @@ fn holds_image(device: &Device, image: &[u8]) -> bool {
         None
     };
     let flags = MountFlags::RDONLY | MountFlags::NOATIME | MountFlags::NOSUID | MountFlags::NODEV;
-    if let Err(e) = rustix::mount::mount(
-        node.as_cstr(),
-        target,
-        mounts::fs_type(probe.kind),
-        flags,
-        data,
-    ) {
-        debug!(
-            "/dev/{}: not mountable ({})",
-            Bytes(&device.name),
-            error::ErrnoName(e)
-        );
+    if let Err(e) = mounts::mount(node, target, mounts::fs_type(probe.kind), flags, data) {
+        debug!("/dev/{}: not mountable ({})", Bytes(name), ErrnoName(e));
         return false;
     }
-    let Ok(path) = PathBuf::join(&[contract::RUN_MEDIA.as_bytes(), image]) else {
+    let mut path_buf = text::buf();
+    let Ok(path) = text::join(&mut path_buf, &[contract::RUN_MEDIA.as_bytes(), image]) else {
         return false;
     };
-    if mounts::exists(path.as_cstr()) {
+    if mounts::exists(path) {
         return true;
     }
-    debug!("/dev/{}: no {}", Bytes(&device.name), Bytes(image));
-    let _ = rustix::mount::unmount(target, rustix::mount::UnmountFlags::empty());
+    debug!("/dev/{}: no {}", Bytes(name), Bytes(image));
+    let _ = rustix::mount::unmount(target, UnmountFlags::empty());
     false
 }
 
-/// `k1os.mode=persist`: the data partition is required; waits the full timeout.
-fn persistent_data(
+/// The data partition, mounted at `/run/k1os/data`, or `None` for RAM mode.
+/// `k1os.mode=persist` requires it and waits the full timeout. `auto` takes it
+/// if there is one, found once device discovery has settled (not the full
+/// timeout); otherwise RAM mode, with a notice that says why. `ram` never looks.
+fn data_partition<'d>(
     config: &BootConfig<'_>,
-    devices: &mut Devices,
+    devices: &'d mut Devices,
     deadline_us: u64,
-) -> Result<usize> {
-    const STEP: &str = "find the data partition";
-    let choice = devices::wait_for(
-        devices,
-        deadline_us,
-        |d| decided(d, &config.data),
-        |_| false,
-    );
-    let index = match choice {
-        Some(Choice::Found(i)) => i,
-        Some(Choice::Ambiguous(a, b)) => return Err(ambiguous(devices, a, b, &config.data)),
-        _ => {
-            return Err(Error::msg(
-                STEP,
-                &spec_text(&config.data),
-                "not found within k1os.timeout (k1os.mode=persist)",
-            ));
-        }
+) -> Result<Option<&'d Device>> {
+    let required = match config.mode {
+        Mode::Ram => return Ok(None),
+        Mode::Persist => true,
+        Mode::Auto => false,
     };
-    mount_data(&devices.list[index])?;
-    Ok(index)
-}
-
-/// `k1os.mode=auto`: the data partition if there is one, found once device
-/// discovery has settled (not the full timeout); otherwise RAM mode, with a
-/// notice that says why.
-fn optional_data(
-    config: &BootConfig<'_>,
-    devices: &mut Devices,
-    deadline_us: u64,
-) -> Option<usize> {
-    let choice = devices::wait_for(
-        devices,
-        deadline_us,
-        |d| decided(d, &config.data),
-        Devices::settled,
-    );
-    let spec = spec_text(&config.data);
-    let index = match choice {
-        Some(Choice::Found(i)) => i,
-        Some(Choice::Ambiguous(a, b)) => {
-            let err = ambiguous(devices, a, b, &config.data);
-            warn!("{}; RAM mode: changes will not be kept", err);
-            return None;
-        }
+    let mut choice = Choice::NotFound;
+    devices.wait_for(deadline_us, !required, &mut |d| {
+        choice = choose::choose_data(&d.list, &config.data);
+        choice != Choice::NotFound
+    });
+    let mut spec_buf = text::buf::<96>();
+    let spec = spec_text(&mut spec_buf, &config.data);
+    let device = match choice {
+        Choice::Found(i) => devices.list.get(i),
+        _ => None,
+    };
+    let mounted = match (choice, device) {
+        (_, Some(device)) => mount_data(device).map(|()| device),
+        (Choice::Ambiguous(a, b), _) => Err(ambiguous(devices, a, b, spec)),
+        _ if required => Err(Error::msg(
+            "find the data partition",
+            spec,
+            "not found within k1os.timeout (k1os.mode=persist)",
+        )),
         _ => {
             warn!(
                 "no data partition {} found; RAM mode: changes will not be kept",
-                Bytes(&spec)
+                Bytes(spec)
             );
-            return None;
+            return Ok(None);
         }
     };
-    match mount_data(&devices.list[index]) {
-        Ok(()) => Some(index),
+    match mounted {
+        Ok(device) => Ok(Some(device)),
+        Err(err) if required => Err(err),
         Err(err) => {
             warn!("{}; RAM mode: changes will not be kept", err);
-            None
+            Ok(None)
         }
     }
 }
 
-/// `Some` once the data partition question has an answer (found or ambiguous).
-fn decided(devices: &Devices, spec: &DeviceSpec<'_>) -> Option<Choice> {
-    match choose::choose_data(&devices.candidates(), spec) {
-        Choice::NotFound => None,
-        choice => Some(choice),
-    }
-}
-
-fn ambiguous(devices: &Devices, a: usize, b: usize, spec: &DeviceSpec<'_>) -> Error {
+fn ambiguous(devices: &Devices, a: usize, b: usize, spec: &[u8]) -> Error {
+    let name = |i: usize| devices.list.get(i).map_or(&[][..], |d| d.name.as_bytes());
     warn!(
         "data partition {}: both /dev/{} and /dev/{} match",
-        Bytes(&spec_text(spec)),
-        Bytes(&devices.list[a].name),
-        Bytes(&devices.list[b].name)
+        Bytes(spec),
+        Bytes(name(a)),
+        Bytes(name(b))
     );
-    let mut both: Text<80> = Text::new();
-    let _ = uwrite!(
-        both,
-        "/dev/{} and /dev/{}",
-        Bytes(&devices.list[a].name),
-        Bytes(&devices.list[b].name)
-    );
+    let mut buf = text::buf::<80>();
+    let mut both = Text::new(&mut buf);
+    let _ = uwrite!(both, "/dev/{} and /dev/{}", Bytes(name(a)), Bytes(name(b)));
     Error::msg(
         "find the data partition",
-        &both.0,
+        both.bytes(),
         "two different devices carry its label or UUID: remove or relabel one",
     )
 }
@@ -366,26 +402,22 @@ fn ambiguous(devices: &Devices, a: usize, b: usize, spec: &DeviceSpec<'_>) -> Er
 /// and `/work` when missing. Never formats, repairs or deletes anything.
 fn mount_data(device: &Device) -> Result<()> {
     const STEP: &str = "mount the data partition";
-    let node = device.node().step(STEP, &device.name)?;
+    let mut node_buf = text::buf();
+    let node = devices::node(&mut node_buf, &device.name).step(STEP, device.name.as_bytes())?;
     match &device.probe {
         Some(p) if p.kind == FsKind::Ext4 => {}
         _ => {
             return Err(Error::msg(
                 STEP,
-                node.bytes(),
+                node.to_bytes(),
                 "is not ext4 (the overlay upper layer needs ext4)",
             ));
         }
     }
-    let target = c_str(contract::RUN_DATA);
-    mounts::mount_device(STEP, node.as_cstr(), target, c"ext4", false)?;
-    for dir in [contract::DATA_UPPER_DIR, contract::DATA_WORK_DIR] {
-        let path = PathBuf::join(&[contract::RUN_DATA.as_bytes(), b"/", dir.as_bytes()])
-            .step(STEP, dir.as_bytes())?;
-        if let Err(err) = mounts::ensure_dir_in("prepare the data partition", path.as_cstr()) {
-            let _ = rustix::mount::unmount(target, rustix::mount::UnmountFlags::empty());
-            return Err(err);
-        }
+    mounts::mount_device(STEP, node, DATA_UPPER.root, c"ext4", false)?;
+    if let Err(err) = make_upper_dirs("prepare the data partition", &DATA_UPPER) {
+        let _ = rustix::mount::unmount(DATA_UPPER.root, UnmountFlags::empty());
+        return Err(err);
     }
     Ok(())
 }
@@ -393,158 +425,143 @@ fn mount_data(device: &Device) -> Result<()> {
 /// RAM mode: a tmpfs of `k1os.ramsize` at `/run/k1os/ram` with `upper` and `work`.
 fn mount_ram(config: &BootConfig<'_>) -> Result<()> {
     const STEP: &str = "mount the RAM upper layer";
+    let mut buf = text::buf();
     let options =
-        PathBuf::join(&[b"mode=0755,size=", config.ramsize]).step(STEP, config.ramsize)?;
-    mounts::mount_tmpfs(STEP, c_str(contract::RUN_RAM), options.as_cstr())?;
-    for dir in [contract::DATA_UPPER_DIR, contract::DATA_WORK_DIR] {
-        let path = PathBuf::join(&[contract::RUN_RAM.as_bytes(), b"/", dir.as_bytes()])
-            .step(STEP, dir.as_bytes())?;
-        mounts::ensure_dir_in(STEP, path.as_cstr())?;
+        text::join(&mut buf, &[b"mode=0755,size=", config.ramsize]).step(STEP, config.ramsize)?;
+    mounts::mount_tmpfs(STEP, RAM_UPPER.root, options)?;
+    make_upper_dirs(STEP, &RAM_UPPER)
+}
+
+/// `<root>/upper` and `<root>/work`, made when missing.
+fn make_upper_dirs(step: &'static str, upper: &Upper) -> Result<()> {
+    for dir in upper.dirs {
+        mounts::ensure_dir_in(step, dir)?;
     }
     Ok(())
 }
 
-/// The root: the image below, `<upper_root>/upper` above.
-fn mount_overlay(upper_root: &str, new_root: &CStr) -> Result<()> {
+/// The root: the image below, `upper` above.
+fn mount_overlay(upper: &Upper) -> Result<()> {
     const STEP: &str = "mount the overlay root";
-    // index=off: with an index, a replaced system.squashfs fails overlayfs'
-    // origin check on a persistent upper.
-    let options = PathBuf::join(&[
-        b"lowerdir=",
-        contract::RUN_LOWER.as_bytes(),
-        b",upperdir=",
-        upper_root.as_bytes(),
-        b"/",
-        contract::DATA_UPPER_DIR.as_bytes(),
-        b",workdir=",
-        upper_root.as_bytes(),
-        b"/",
-        contract::DATA_WORK_DIR.as_bytes(),
-        b",index=off",
-    ])
-    .step(STEP, upper_root.as_bytes())?;
-    mounts::make_dir(STEP, new_root)?;
-    rustix::mount::mount(
+    mounts::make_dir(STEP, cstr::NEW_ROOT)?;
+    mounts::mount(
         c"overlay",
-        new_root,
+        cstr::NEW_ROOT,
         c"overlay",
         MountFlags::empty(),
-        options.as_cstr(),
+        Some(upper.overlay),
     )
-    .step(STEP, options.bytes())
+    .step(STEP, upper.overlay.to_bytes())
 }
 
 /// `k1os.toram`: copies the image into a tmpfs of its size at
 /// `/run/k1os/toram` and releases the media. Returns the copy's path.
-fn copy_to_ram(image: &PathBuf) -> Result<PathBuf> {
+fn copy_to_ram(image: &CStr) -> Result<&'static CStr> {
     const STEP: &str = "copy the image to RAM";
-    let source = mounts::open_read(STEP, image.as_cstr())?;
+    let source = mounts::open_read(STEP, image)?;
     let size = rustix::fs::fstat(&source)
-        .step(STEP, image.bytes())?
+        .step(STEP, image.to_bytes())?
         .st_size as u64;
     let info = rustix::system::sysinfo();
     let free = info.freeram as u64 * u64::from(info.mem_unit.max(1));
     if size + TORAM_MARGIN > free {
-        return Err(Error::sys(STEP, image.bytes(), Errno::NOSPC));
+        return Err(Error::sys(STEP, image.to_bytes(), Errno::NOSPC));
     }
-    let mut digits = [0u8; 10];
-    let size_kib = loopdev::decimal((size / 1024 + 1024) as u32, &mut digits);
-    let options = PathBuf::join(&[b"mode=0755,size=", size_kib, b"k"]).step(STEP, image.bytes())?;
-    let dir = c_str(contract::RUN_TORAM);
-    mounts::mount_tmpfs(STEP, dir, options.as_cstr())?;
-    let copy =
-        PathBuf::join(&[contract::RUN_TORAM.as_bytes(), b"/image"]).step(STEP, image.bytes())?;
+    let mut options_buf = text::buf::<32>();
+    let mut options = Text::new(&mut options_buf);
+    let size_kib = (size / 1024 + 1024) as u32;
+    let _ = uwrite!(options, "mode=0755,size={}k", u64::from(size_kib));
+    let options = options.into_c_str().step(STEP, image.to_bytes())?;
+    mounts::mount_tmpfs(STEP, cstr::RUN_TORAM, options)?;
+    let copy = TORAM_IMAGE;
     let target = rustix::fs::open(
-        copy.as_cstr(),
+        copy,
         OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
         FileMode::from_raw_mode(0o444),
     )
-    .step(STEP, copy.bytes())?;
+    .step(STEP, copy.to_bytes())?;
     let mut buf = [0u8; 64 * 1024];
     loop {
-        let n = rustix::io::read(&source, &mut buf).step(STEP, image.bytes())?;
+        let n = rustix::io::read(&source, &mut buf).step(STEP, image.to_bytes())?;
         if n == 0 {
             break;
         }
         let mut done = 0;
-        while done < n {
-            done += rustix::io::write(&target, &buf[done..n]).step(STEP, copy.bytes())?;
+        while let Some(rest) = buf.get(done..n)
+            && !rest.is_empty()
+        {
+            done += rustix::io::write(&target, rest).step(STEP, copy.to_bytes())?;
         }
     }
     drop(source);
-    let _ = rustix::mount::unmount(
-        c_str(contract::RUN_MEDIA),
-        rustix::mount::UnmountFlags::DETACH,
-    );
+    let _ = rustix::mount::unmount(cstr::RUN_MEDIA, UnmountFlags::DETACH);
     Ok(copy)
 }
 
 /// What stage 1 did, for `/run/k1os/boot`.
 #[derive(Default)]
 struct Record {
-    times: heapless::Vec<(&'static str, u64), 8>,
-    media: Option<usize>,
-    data: Option<usize>,
+    /// The first `phases` entries: each phase and its time.
+    times: [(&'static str, u64); 8],
+    phases: usize,
+    media: Option<Name>,
+    data: Option<Name>,
 }
 
 impl Record {
-    fn phase(&mut self, name: &'static str, detail: impl FnOnce(&mut log::Line)) {
-        let us = log::phase(name, detail);
-        let _ = self.times.push((name, us));
+    /// Starts the line of phase `name` (see [`log::phase`]) and records its time.
+    fn phase<'a>(&mut self, buf: &'a mut Buf<LINE_BUF>, name: &'static str) -> Line<'a> {
+        let (line, us) = log::phase(buf, name);
+        if let Some(slot) = self.times.get_mut(self.phases) {
+            *slot = (name, us);
+            self.phases += 1;
+        }
+        line
     }
 
     /// `/run/k1os/boot`: `key=value` lines for stage 2 (keys in `contract::boot_file`).
-    fn write_boot_file(&self, config: &BootConfig<'_>, devices: &Devices) -> Result<()> {
+    fn write_boot_file(&self, config: &BootConfig<'_>) -> Result<()> {
         const STEP: &str = "write the boot record";
-        let mut text: Text<1024> = Text::new();
+        let mut buf = text::buf::<1024>();
+        let mut text = Text::new(&mut buf);
         let mode = if self.data.is_some() {
             "persist"
         } else {
             "ram"
         };
-        let _ = uwrite!(text, "{}={}\n", boot_file::MODE, mode);
-        let _ = uwrite!(
-            text,
-            "{}={}\n",
-            boot_file::MEDIA,
-            DevName(self.media.map(|i| &devices.list[i]))
-        );
-        let _ = uwrite!(
-            text,
-            "{}={}\n",
-            boot_file::DATA,
-            DevName(self.data.map(|i| &devices.list[i]))
-        );
-        let _ = uwrite!(text, "{}={}\n", boot_file::IMAGE, Bytes(config.image));
-        let _ = uwrite!(text, "{}={}\n", boot_file::INIT, Bytes(config.init));
-        for (name, us) in &self.times {
-            let _ = uwrite!(text, "{}{}={}\n", boot_file::TIME_PREFIX, *name, *us);
+        let (media_prefix, media) = dev_name(self.media.as_ref());
+        let (data_prefix, data) = dev_name(self.data.as_ref());
+        let lines: [(&str, &str, &[u8]); 5] = [
+            (boot_file::MODE, "", mode.as_bytes()),
+            (boot_file::MEDIA, media_prefix, media),
+            (boot_file::DATA, data_prefix, data),
+            (boot_file::IMAGE, "", config.image),
+            (boot_file::INIT, "", config.init),
+        ];
+        for (key, prefix, value) in lines {
+            let _ = uwrite!(text, "{}={}{}\n", key, prefix, Bytes(value));
         }
-        let path = c_str(contract::RUN_BOOT_FILE);
+        for &(name, us) in self.times.iter().take(self.phases) {
+            let _ = uwrite!(text, "{}{}={}\n", boot_file::TIME_PREFIX, name, us);
+        }
+        let path = cstr::RUN_BOOT_FILE;
         let file = rustix::fs::open(
             path,
             OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
             FileMode::from_raw_mode(0o644),
         )
         .step(STEP, path.to_bytes())?;
-        rustix::io::write(&file, &text.0)
+        rustix::io::write(&file, text.bytes())
             .step(STEP, path.to_bytes())
             .map(drop)
     }
 }
 
-/// `/dev/sr0`, or `none`.
-struct DevName<'a>(Option<&'a Device>);
-
-impl uDisplay for DevName<'_> {
-    fn fmt<W: uWrite + ?Sized>(
-        &self,
-        f: &mut ufmt::Formatter<'_, W>,
-    ) -> core::result::Result<(), W::Error> {
-        match self.0 {
-            Some(d) => uwrite!(f, "/dev/{}", Bytes(&d.name)),
-            None => f.write_str("none"),
-        }
+/// A device as the boot record shows it: `/dev/` and its name, or `none`.
+fn dev_name(name: Option<&Name>) -> (&'static str, &[u8]) {
+    match name {
+        Some(name) => ("/dev/", name.as_bytes()),
+        None => ("", b"none"),
     }
 }
 
@@ -564,31 +581,12 @@ impl uDisplay for Describe<'_> {
     }
 }
 
-/// `LABEL=K1OS-DATA`, `UUID=…` or the path, as the user wrote it.
-fn spec_text(spec: &DeviceSpec<'_>) -> heapless::Vec<u8, 96> {
-    let (prefix, value): (&[u8], &[u8]) = match spec {
-        DeviceSpec::Label(v) => (b"LABEL=", v),
-        DeviceSpec::Uuid(v) => (b"UUID=", v),
-        DeviceSpec::Path(v) => (b"", v),
-    };
-    let mut out = heapless::Vec::new();
-    let _ = out.extend_from_slice(prefix);
-    let _ = out.extend_from_slice(&value[..value.len().min(96 - prefix.len())]);
-    out
-}
-
-/// A contract path as a C string (they hold no NUL; the fallback is unreachable).
-fn c_str(path: &'static str) -> &'static CStr {
-    match path {
-        contract::RUN_MEDIA => c"/run/k1os/media",
-        contract::RUN_LOWER => c"/run/k1os/lower",
-        contract::RUN_DATA => c"/run/k1os/data",
-        contract::RUN_RAM => c"/run/k1os/ram",
-        contract::RUN_TORAM => c"/run/k1os/toram",
-        contract::RUN_BOOT_FILE => c"/run/k1os/boot",
-        contract::NEW_ROOT => c"/newroot",
-        _ => c"/nonexistent",
-    }
+/// `LABEL=K1OS-DATA`, `UUID=…` or the path, as the user wrote it (cut at the
+/// buffer's size), for messages.
+fn spec_text<'a>(buf: &'a mut Buf<96>, spec: &DeviceSpec<'_>) -> &'a [u8] {
+    let mut text = Text::new(buf);
+    let _ = uwrite!(text, "{}", spec);
+    text.into_bytes()
 }
 
 /// Reads `/proc/cmdline` into `buf`; an unreadable one is an empty line (all defaults).
@@ -602,12 +600,12 @@ fn read_cmdline(buf: &mut [u8]) -> &[u8] {
         Err(e) => {
             warn!(
                 "cannot read /proc/cmdline ({}): using defaults",
-                error::ErrnoName(e)
+                ErrnoName(e)
             );
             0
         }
     };
-    &buf[..n]
+    buf.get(..n).unwrap_or_default()
 }
 
 /// The kernel opened `/dev/console` as fds 0–2 when the initramfs has the node.
@@ -634,9 +632,7 @@ fn setup_console() {
 /// panic with a message that buries ours), so every branch ends in a reboot,
 /// a power-off, a halt or an endless sleep.
 fn fatal(err: &Error, onfail: Option<OnFail>) -> ! {
-    log::emit(log::Level::Error, |l| {
-        let _ = uwrite!(l, "FATAL: {}", err);
-    });
+    log_line!(Error, "FATAL: {}", err);
     let has_shell = mounts::exists(RESCUE_SHELL);
     let action = onfail.unwrap_or(if has_shell {
         OnFail::Shell
@@ -652,10 +648,7 @@ fn fatal(err: &Error, onfail: Option<OnFail>) -> ! {
             let argv = [RESCUE_SHELL.as_ptr().cast::<u8>(), core::ptr::null()];
             let envp = [c"TERM=linux".as_ptr().cast::<u8>(), core::ptr::null()];
             let errno = sys::execve(RESCUE_SHELL, &argv, &envp);
-            warn!(
-                "cannot start the rescue shell ({})",
-                error::ErrnoName(errno)
-            );
+            warn!("cannot start the rescue shell ({})", ErrnoName(errno));
         }
         OnFail::Shell => warn!("no rescue shell in the initramfs"),
         _ => {}
@@ -665,16 +658,13 @@ fn fatal(err: &Error, onfail: Option<OnFail>) -> ! {
         OnFail::Poweroff => rustix::system::RebootCommand::PowerOff,
         OnFail::Halt => rustix::system::RebootCommand::Halt,
         OnFail::Shell | OnFail::Reboot => {
-            warn!("rebooting in {} s", REBOOT_DELAY_S);
+            warn!("rebooting in {} s", u64::from(REBOOT_DELAY_S));
             sys::sleep_ms(REBOOT_DELAY_S * 1000);
             rustix::system::RebootCommand::Restart
         }
     };
     if let Err(e) = rustix::system::reboot(command) {
-        warn!(
-            "reboot(2) failed ({}): waiting forever",
-            error::ErrnoName(e)
-        );
+        warn!("reboot(2) failed ({}): waiting forever", ErrnoName(e));
     }
     loop {
         sys::sleep_ms(u32::MAX);

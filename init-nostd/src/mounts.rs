@@ -2,18 +2,32 @@
 //! the overlay. Every failure names the step, the mount point and the errno.
 
 use core::ffi::CStr;
+use k1os_contract::contract::cstr;
 use k1os_contract::probe::{FsKind, Probe};
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
-use rustix::mount::{MountFlags, mount};
+use rustix::mount::MountFlags;
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
+
+/// `mount(2)` (one copy for the whole binary).
+#[inline(never)]
+pub fn mount(
+    source: &CStr,
+    target: &CStr,
+    fstype: &CStr,
+    flags: MountFlags,
+    data: Option<&CStr>,
+) -> rustix::io::Result<()> {
+    rustix::mount::mount(source, target, fstype, flags, data)
+}
 
 /// Creates `path` (mode 0755) unless it exists.
+#[inline(never)]
 pub fn make_dir(step: &'static str, path: &CStr) -> Result<()> {
     match rustix::fs::mkdir(path, Mode::from_raw_mode(0o755)) {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
-        Err(e) => Err(crate::error::Error::sys(step, path.to_bytes(), e)),
+        Err(e) => Err(Error::sys(step, path.to_bytes(), e)),
     }
 }
 
@@ -21,23 +35,25 @@ pub fn make_dir(step: &'static str, path: &CStr) -> Result<()> {
 /// `/run` (tmpfs: it becomes stage 2's `/run`, holding `/run/k1os`).
 pub fn mount_early() -> Result<()> {
     const STEP: &str = "mount the virtual filesystems";
-    let secure = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-    let table: [(&CStr, &CStr, MountFlags, Option<&CStr>); 4] = [
-        (c"proc", c"/proc", secure, None),
-        (c"sysfs", c"/sys", secure, None),
+    const SECURE: MountFlags = MountFlags::NOSUID
+        .union(MountFlags::NODEV)
+        .union(MountFlags::NOEXEC);
+    const TABLE: [(&CStr, &CStr, MountFlags, Option<&CStr>); 4] = [
+        (c"proc", c"/proc", SECURE, None),
+        (c"sysfs", c"/sys", SECURE, None),
         (c"devtmpfs", c"/dev", MountFlags::NOSUID, Some(c"mode=0755")),
         (
             c"tmpfs",
             c"/run",
-            MountFlags::NOSUID | MountFlags::NODEV,
+            MountFlags::NOSUID.union(MountFlags::NODEV),
             Some(c"mode=0755"),
         ),
     ];
-    for (fstype, target, flags, data) in table {
+    for &(fstype, target, flags, data) in &TABLE {
         make_dir(STEP, target)?;
         mount(fstype, target, fstype, flags, data).step(STEP, target.to_bytes())?;
     }
-    make_dir(STEP, c"/run/k1os")
+    make_dir(STEP, cstr::RUN_DIR)
 }
 
 /// The kernel's name of a probed filesystem, for `mount(2)`.
@@ -53,7 +69,7 @@ pub fn fs_type(kind: FsKind) -> &'static CStr {
 /// For messages: the filesystem type, or `no filesystem`.
 pub fn fs_name(probe: Option<&Probe>) -> &'static str {
     match probe {
-        Some(p) => fs_type(p.kind).to_str().unwrap_or("?"),
+        Some(p) => p.kind.as_str(),
         None => "no filesystem",
     }
 }
@@ -83,22 +99,28 @@ pub fn mount_tmpfs(step: &'static str, target: &CStr, options: &CStr) -> Result<
         target,
         c"tmpfs",
         MountFlags::NOSUID | MountFlags::NODEV,
-        options,
+        Some(options),
     )
     .step(step, target.to_bytes())
+}
+
+/// `stat` of `path` (symlinks followed).
+#[inline(never)]
+pub fn stat(path: &CStr) -> rustix::io::Result<rustix::fs::Stat> {
+    rustix::fs::statat(rustix::fs::CWD, path, AtFlags::empty())
+}
+
+/// Whether `st` is a directory.
+pub fn is_dir(st: &rustix::fs::Stat) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::Directory
 }
 
 /// Makes `dir` inside a mounted upper filesystem, unless it exists. Never
 /// removes or changes what is there.
 pub fn ensure_dir_in(step: &'static str, path: &CStr) -> Result<()> {
-    match rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty()) {
-        Ok(st)
-            if rustix::fs::FileType::from_raw_mode(st.st_mode)
-                == rustix::fs::FileType::Directory =>
-        {
-            Ok(())
-        }
-        Ok(_) => Err(crate::error::Error::msg(
+    match stat(path) {
+        Ok(st) if is_dir(&st) => Ok(()),
+        Ok(_) => Err(Error::msg(
             step,
             path.to_bytes(),
             "exists but is not a directory",
@@ -106,13 +128,13 @@ pub fn ensure_dir_in(step: &'static str, path: &CStr) -> Result<()> {
         Err(Errno::NOENT) => {
             rustix::fs::mkdir(path, Mode::from_raw_mode(0o755)).step(step, path.to_bytes())
         }
-        Err(e) => Err(crate::error::Error::sys(step, path.to_bytes(), e)),
+        Err(e) => Err(Error::sys(step, path.to_bytes(), e)),
     }
 }
 
 /// Whether `path` exists (as anything).
 pub fn exists(path: &CStr) -> bool {
-    rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty()).is_ok()
+    stat(path).is_ok()
 }
 
 /// Opens a file read-only, for the image.

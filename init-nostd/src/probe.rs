@@ -512,7 +512,7 @@ mod tests {
 #[cfg(test)]
 mod real_images {
     use super::{FsKind, PROBE_LEN, Probe, probe, uuid_matches};
-    use crate::choose::{Candidate, media_order};
+    use crate::choose::{Candidate, Name, media_order};
     use std::fs::{self, File};
     use std::io::{Read, Seek, SeekFrom};
     use std::path::{Path, PathBuf};
@@ -848,14 +848,14 @@ mod real_images {
 
         let cands = [
             Candidate {
-                name: b"sda",
+                name: Name::new(b"sda").unwrap(),
                 parent: None,
-                probe: Some(&disk),
+                probe: Some(disk),
             },
             Candidate {
-                name: b"sda1",
-                parent: Some(b"sda"),
-                probe: Some(&part),
+                name: Name::new(b"sda1").unwrap(),
+                parent: Name::new(b"sda"),
+                probe: Some(part),
             },
         ];
         let mut out = [0; 4];

@@ -8,39 +8,58 @@
 
 use core::convert::Infallible;
 use core::ffi::CStr;
+use k1os_contract::cmdline::Bytes;
+use k1os_contract::contract::{self, cstr};
 use linux_raw_sys::general::{RAMFS_MAGIC, TMPFS_MAGIC};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, ResolveFlags};
 
 use crate::error::{Context, Error, Result};
-use crate::log::Bytes;
-use crate::path::PathBuf;
-use crate::{info, sys};
+use crate::text::{self, Buf, PATH_MAX};
+use crate::{info, mounts, sys};
 
-/// Mount points stage 1 moves into the new root. They must exist in the image:
-/// creating them through the overlay would write them to the data partition.
-pub const MOVED_MOUNTS: [&CStr; 4] = [c"/dev", c"/proc", c"/sys", c"/run"];
+/// Mount points stage 1 moves into the new root, and where they go. They must
+/// exist in the image: creating them through the overlay would write them to
+/// the data partition.
+const MOVED_MOUNTS: [(&CStr, &CStr); 4] = [
+    (c"/dev", c"/newroot/dev"),
+    (c"/proc", c"/newroot/proc"),
+    (c"/sys", c"/newroot/sys"),
+    (c"/run", c"/newroot/run"),
+];
+const _: () = {
+    let mut i = 0;
+    while i < MOVED_MOUNTS.len() {
+        let (dir, target) = MOVED_MOUNTS[i];
+        assert!(text::is_concat(
+            target,
+            &[contract::NEW_ROOT.as_bytes(), dir.to_bytes()]
+        ));
+        i += 1;
+    }
+};
 /// Directory depth the initramfs cleanup descends (the initramfs is shallow).
 const MAX_DEPTH: u32 = 16;
 /// The environment stage 2 starts with: the one the kernel gives `/init`,
 /// without the command-line words it adds.
 const STAGE2_ENV: [&CStr; 2] = [c"HOME=/", c"TERM=linux"];
 
-/// Checks, before anything is destroyed, that `init` exists in `new_root`, is a
-/// regular file and executable (symlinks resolved inside the new root, as they
-/// will be after the switch), and that the mount points to move exist.
-pub fn check_stage2(new_root: &CStr, init: &[u8]) -> Result<()> {
+/// Checks, before anything is destroyed, that `init` exists in the new root, is
+/// a regular file and executable (symlinks resolved inside the new root, as
+/// they will be after the switch), and that the mount points to move exist.
+/// Returns `init` as a C string in `buf`, for [`switch_root`].
+pub fn check_stage2<'a>(init: &[u8], buf: &'a mut Buf<PATH_MAX>) -> Result<&'a CStr> {
     const STEP: &str = "check stage 2 in the new root";
     let root = rustix::fs::open(
-        new_root,
+        cstr::NEW_ROOT,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .step(STEP, new_root.to_bytes())?;
-    let relative = PathBuf::join(&[b".", init]).step(STEP, init)?;
+    .step(STEP, cstr::NEW_ROOT.to_bytes())?;
+    let relative = text::join(buf, &[b".", init]).step(STEP, init)?;
     let file = rustix::fs::openat2(
         root.as_fd(),
-        relative.as_cstr(),
+        relative,
         OFlags::PATH | OFlags::CLOEXEC,
         Mode::empty(),
         ResolveFlags::IN_ROOT,
@@ -53,11 +72,11 @@ pub fn check_stage2(new_root: &CStr, init: &[u8]) -> Result<()> {
     if st.st_mode & 0o111 == 0 {
         return Err(Error::msg(STEP, init, "is not executable"));
     }
-    for dir in MOVED_MOUNTS {
-        let relative = &dir.to_bytes_with_nul()[1..];
-        let relative = CStr::from_bytes_with_nul(relative).unwrap_or_default();
-        match rustix::fs::statat(root.as_fd(), relative, AtFlags::empty()) {
-            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+    for (dir, target) in MOVED_MOUNTS {
+        // `/newroot/dev` from the initramfs is `dev` from the new root's
+        // directory: the same lookup.
+        match mounts::stat(target) {
+            Ok(st) if mounts::is_dir(&st) => {}
             Ok(_) => {
                 return Err(Error::msg(
                     STEP,
@@ -68,24 +87,25 @@ pub fn check_stage2(new_root: &CStr, init: &[u8]) -> Result<()> {
             Err(e) => return Err(Error::sys(STEP, dir.to_bytes(), e)),
         }
     }
-    Ok(())
+    // SAFETY: `relative` is `.` followed by `init` and a NUL: one byte in,
+    // it is still a NUL-terminated string, inside the same buffer.
+    Ok(unsafe { CStr::from_ptr(relative.as_ptr().add(1)) })
 }
 
-/// Moves `/dev`, `/proc`, `/sys`, `/run` (with `/run/k1os/*`) into `new_root`.
-pub fn move_mounts(new_root: &CStr) -> Result<()> {
+/// Moves `/dev`, `/proc`, `/sys`, `/run` (with `/run/k1os/*`) into the new root.
+pub fn move_mounts() -> Result<()> {
     const STEP: &str = "move the virtual filesystems into the new root";
-    for dir in MOVED_MOUNTS {
-        let target =
-            PathBuf::join(&[new_root.to_bytes(), dir.to_bytes()]).step(STEP, dir.to_bytes())?;
-        rustix::mount::mount_move(dir, target.as_cstr()).step(STEP, target.bytes())?;
+    for (dir, target) in MOVED_MOUNTS {
+        rustix::mount::mount_move(dir, target).step(STEP, target.to_bytes())?;
     }
     Ok(())
 }
 
-/// Empties the initramfs, makes `new_root` the root and executes `init`.
-/// Returns only on failure.
-pub fn switch_root(new_root: &CStr, init: &[u8]) -> Result<Infallible> {
+/// Empties the initramfs, makes the new root the root and executes `init`
+/// (as [`check_stage2`] returned it). Returns only on failure.
+pub fn switch_root(init: &CStr) -> Result<Infallible> {
     const STEP: &str = "switch to the new root";
+    let new_root = cstr::NEW_ROOT;
     let fs = rustix::fs::statfs(c"/").step(STEP, b"/")?;
     let magic = fs.f_type as u32;
     if magic != RAMFS_MAGIC && magic != TMPFS_MAGIC {
@@ -110,17 +130,16 @@ pub fn switch_root(new_root: &CStr, init: &[u8]) -> Result<Infallible> {
     rustix::process::chroot(c".").step(STEP, new_root.to_bytes())?;
     rustix::process::chdir(c"/").step(STEP, b"/")?;
 
-    let path = PathBuf::join(&[init]).step(STEP, init)?;
-    info!("exec {}", Bytes(init));
+    info!("exec {}", Bytes(init.to_bytes()));
     crate::log::close_kmsg();
-    let argv = [path.as_cstr().as_ptr().cast::<u8>(), core::ptr::null()];
+    let argv = [init.as_ptr().cast::<u8>(), core::ptr::null()];
     let envp = [
         STAGE2_ENV[0].as_ptr().cast::<u8>(),
         STAGE2_ENV[1].as_ptr().cast(),
         core::ptr::null(),
     ];
-    let errno = sys::execve(path.as_cstr(), &argv, &envp);
-    Err(Error::sys("execute stage 2", init, errno))
+    let errno = sys::execve(init, &argv, &envp);
+    Err(Error::sys("execute stage 2", init.to_bytes(), errno))
 }
 
 /// Deletes everything below `dir` that is on device `dev`, without following
