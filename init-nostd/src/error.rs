@@ -1,7 +1,15 @@
 //! Stage 1's error: which step failed, on what (device or path), and why (an
 //! errno, or a sentence when no system call failed).
+//!
+//! Like C's `errno`, the details of the latest failure are kept in one static
+//! place, and an [`Error`] value stands for "the latest failure". That keeps
+//! `Result<T, Error>` as small as `Option<T>`: with the ~200 bytes of details
+//! inside it, every `?` copied them, about 6 KiB of stage 1's 16 KiB budget.
+//! It works because stage 1 has one error in flight at a time: every error
+//! goes straight up to `fatal` or to a RAM-mode warning, which reports it,
+//! before anything else can fail.
 
-use heapless::Vec;
+use core::cell::UnsafeCell;
 use k1os_contract::cmdline::Bytes;
 use k1os_contract::errno;
 use rustix::io::Errno;
@@ -10,41 +18,65 @@ use ufmt::{uDisplay, uWrite, uwrite};
 /// Longest device name or path kept in an error.
 const SUBJECT_MAX: usize = 160;
 
-pub struct Error {
-    /// What stage 1 was doing: "mount the boot media", "attach the image to a loop device", …
-    pub step: &'static str,
-    /// The device or path it was doing it to (may be empty).
-    pub subject: Vec<u8, SUBJECT_MAX>,
-    /// The system call's error, when one failed.
-    pub errno: Option<Errno>,
-    /// Why, in words, when no system call failed (or to add to the errno).
-    pub why: &'static str,
-}
+/// A failed step; its details are in [`LATEST`] (see the module's doc).
+pub struct Error(());
 
 pub type Result<T> = core::result::Result<T, Error>;
+
+/// The details of the latest failure. All zeros is "none yet", so the static
+/// takes no room in the binary.
+struct Details {
+    /// What stage 1 was doing: "mount the boot media", "attach the image to a loop device", …
+    step: Option<&'static str>,
+    /// The device or path it was doing it to (may be empty): `subject[..subject_len]`.
+    subject: [u8; SUBJECT_MAX],
+    subject_len: usize,
+    /// The system call's error (0: none failed).
+    errno: u16,
+    /// Why, in words, when no system call failed (or to add to the errno).
+    why: Option<&'static str>,
+}
+
+struct Latest(UnsafeCell<Details>);
+
+// SAFETY: stage 1 is single-threaded (PID 1 starts no threads and installs no
+// signal handlers), so the cell is never used from two places at once.
+unsafe impl Sync for Latest {}
+
+static LATEST: Latest = Latest(UnsafeCell::new(Details {
+    step: None,
+    subject: [0; SUBJECT_MAX],
+    subject_len: 0,
+    errno: 0,
+    why: None,
+}));
 
 impl Error {
     /// A failed system call during `step` on `subject`.
     #[inline(never)]
     pub fn sys(step: &'static str, subject: &[u8], errno: Errno) -> Error {
-        Error::new(step, subject, Some(errno), "")
+        Error::record(step, subject, errno.raw_os_error() as u16, "")
     }
 
     /// A failure that is not a system call's: `why` says what is wrong.
     #[inline(never)]
     pub fn msg(step: &'static str, subject: &[u8], why: &'static str) -> Error {
-        Error::new(step, subject, None, why)
+        Error::record(step, subject, 0, why)
     }
 
-    fn new(step: &'static str, subject: &[u8], errno: Option<Errno>, why: &'static str) -> Error {
-        let mut kept = Vec::new();
-        let _ = kept.extend_from_slice(subject.get(..SUBJECT_MAX).unwrap_or(subject));
-        Error {
-            step,
-            subject: kept,
-            errno,
-            why,
+    fn record(step: &'static str, subject: &[u8], errno: u16, why: &'static str) -> Error {
+        // SAFETY: single-threaded (see `Latest`), and no reference into the
+        // cell lives beyond the function that made it.
+        let latest = unsafe { &mut *LATEST.0.get() };
+        latest.step = Some(step);
+        latest.subject_len = 0;
+        for (kept, &b) in latest.subject.iter_mut().zip(subject) {
+            *kept = b;
+            latest.subject_len += 1;
         }
+        latest.errno = errno;
+        latest.why = Some(why);
+        Error(())
     }
 }
 
@@ -54,15 +86,23 @@ impl uDisplay for Error {
         &self,
         f: &mut ufmt::Formatter<'_, W>,
     ) -> core::result::Result<(), W::Error> {
-        f.write_str(self.step)?;
-        if !self.subject.is_empty() {
-            uwrite!(f, ": {}", Bytes(&self.subject))?;
+        // SAFETY: as in `Error::record`; formatting records no error.
+        let latest = unsafe { &*LATEST.0.get() };
+        f.write_str(latest.step.unwrap_or_default())?;
+        let subject = latest.subject.get(..latest.subject_len).unwrap_or_default();
+        if !subject.is_empty() {
+            uwrite!(f, ": {}", Bytes(subject))?;
         }
-        if !self.why.is_empty() {
-            uwrite!(f, ": {}", self.why)?;
+        let why = latest.why.unwrap_or_default();
+        if !why.is_empty() {
+            uwrite!(f, ": {}", why)?;
         }
-        if let Some(e) = self.errno {
-            uwrite!(f, " ({})", ErrnoName(e))?;
+        if latest.errno != 0 {
+            uwrite!(
+                f,
+                " ({})",
+                ErrnoName(Errno::from_raw_os_error(i32::from(latest.errno)))
+            )?;
         }
         Ok(())
     }
