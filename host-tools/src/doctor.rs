@@ -33,6 +33,10 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("xz", "xz-utils"),
     ("zstd", "zstd"),
     ("gzip", "gzip"),
+    ("dumpe2fs", "e2fsprogs"),
+    ("apt-get", "apt"),
+    ("dpkg-deb", "dpkg"),
+    ("git", "git"),
 ];
 
 /// Files (not programs) the build needs, with their Debian package.

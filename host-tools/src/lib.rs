@@ -1,12 +1,13 @@
 //! The work behind `host-tools`' subcommands. Only this crate runs external
 //! programs, and only through [`run`], which names the program when it fails.
+pub mod bench;
 pub mod console;
 pub mod doctor;
 pub mod initramfs;
 pub mod iso;
 pub mod kernel;
-pub mod packages;
 pub mod notices;
+pub mod packages;
 pub mod paths;
 pub mod persist;
 pub mod qemu;

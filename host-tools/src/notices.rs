@@ -142,8 +142,13 @@ pub fn crates_from_metadata(metadata: &str, root: &str) -> Result<Vec<Crate>> {
     Ok(crates)
 }
 
-/// The text of `THIRD-PARTY-NOTICES`.
-pub fn render(packages: &[Package], crates: &[(&str, Vec<Crate>)]) -> String {
+/// The text of `THIRD-PARTY-NOTICES`. `kernel` is the pinned Linux source the
+/// image's kernel is built from (it ships on the boot media next to the image).
+pub fn render(
+    packages: &[Package],
+    crates: &[(&str, Vec<Crate>)],
+    kernel: Option<&crate::kernel::Pin>,
+) -> String {
     let mut out = String::from(
         "THIRD-PARTY NOTICES for K1OS\n\
          ============================\n\n\
@@ -167,6 +172,20 @@ pub fn render(packages: &[Package], crates: &[(&str, Vec<Crate>)]) -> String {
                     K1OS project on request, for at least three years.\n";
         }
         out.push('\n');
+    }
+    if let Some(pin) = kernel {
+        out += &format!(
+            "Linux {}\n  licence: GPL-2.0-only WITH Linux-syscall-note\n  \
+             source: Debian package {}={} ({}, sha256 {})\n  upstream: {}\n  \
+             The complete corresponding source is that tarball; it is available from\n  \
+             Debian and kernel.org, and from the K1OS project on request.\n\n",
+            pin.version,
+            pin.debian_package,
+            pin.debian_version,
+            pin.tarball,
+            pin.sha256,
+            pin.upstream
+        );
     }
     for (binary, list) in crates {
         out += &format!("Rust crates compiled into {binary}\n");
@@ -242,7 +261,8 @@ pub fn write_into(root: &Path, packages: &[Package]) -> Result<PathBuf> {
     std::fs::write(standard.join("MIT"), MIT_TEXT)?;
     let path = root.join(NOTICES_PATH);
     std::fs::create_dir_all(path.parent().unwrap_or(root))?;
-    std::fs::write(&path, render(packages, &crates))
+    let pin = crate::kernel::Pin::load()?;
+    std::fs::write(&path, render(packages, &crates, Some(&pin)))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
@@ -295,7 +315,12 @@ mod tests {
     fn notices_name_every_package_and_crate() {
         let packages = crate::packages::load(&crate::packages::packages_dir()).unwrap();
         let crates = shipped_crates("init-nostd").unwrap();
-        let text = render(&packages, &[("init-nostd", crates.clone())]);
+        let pin = crate::kernel::Pin::load().unwrap();
+        let text = render(&packages, &[("init-nostd", crates.clone())], Some(&pin));
+        assert!(
+            text.contains(&format!("Linux {}", pin.version)),
+            "the kernel is listed"
+        );
         for p in &packages {
             assert!(
                 text.contains(&format!(

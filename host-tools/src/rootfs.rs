@@ -17,7 +17,7 @@ use k1os_contract::contract;
 
 use crate::packages::{self, Built, Plan, Settings};
 use crate::run::{Cmd, tail_block};
-use crate::{initramfs, paths};
+use crate::{initramfs, notices, paths};
 
 /// Compression of the squashfs (the K1OS kernel reads both).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -79,7 +79,10 @@ pub fn build(opts: &Options, report: impl FnMut(&Built)) -> Result<Rootfs> {
     let plan = Plan::new(opts.settings.clone())?;
     let built = plan.build(report)?;
     let start = Instant::now();
-    let entries = stage(&built, &opts.staging)?;
+    stage(&built, &opts.staging)?;
+    let shipped: Vec<_> = plan.packages.iter().map(|p| p.package.clone()).collect();
+    notices::write_into(&opts.staging, &shipped)?;
+    let entries = count_entries(&opts.staging)?;
     check_staging(&opts.staging)?;
     squashfs(
         &opts.staging,
@@ -97,6 +100,19 @@ pub fn build(opts: &Options, report: impl FnMut(&Built)) -> Result<Rootfs> {
         entries,
         pack_time: start.elapsed(),
     })
+}
+
+/// Files, directories and symlinks below `dir` (not following symlinks).
+fn count_entries(dir: &Path) -> Result<usize> {
+    let mut n = 0;
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        n += 1;
+        if entry.file_type()?.is_dir() {
+            n += count_entries(&entry.path())?;
+        }
+    }
+    Ok(n)
 }
 
 /// Merges the packages' outputs into `staging` (emptied first). Two packages
