@@ -38,6 +38,8 @@ impl Name {
         })
     }
 
+    // Not inlined: called in many places of stage 1, each would repeat the check.
+    #[inline(never)]
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }

@@ -46,14 +46,11 @@ impl Mode {
     }
 
     fn from_value(v: &[u8]) -> Option<Self> {
-        lookup(
-            &[
-                (b"auto", Mode::Auto),
-                (b"persist", Mode::Persist),
-                (b"ram", Mode::Ram),
-            ],
-            v,
-        )
+        const LIST: &[&[u8]] = &[b"auto", b"persist", b"ram"];
+        const NAMES: Names<{ Names::len(LIST) }> = Names::pack(LIST);
+        [Mode::Auto, Mode::Persist, Mode::Ram]
+            .get(NAMES.find(v)?)
+            .copied()
     }
 }
 
@@ -77,15 +74,16 @@ impl OnFail {
     }
 
     fn from_value(v: &[u8]) -> Option<Self> {
-        lookup(
-            &[
-                (b"shell", OnFail::Shell),
-                (b"reboot", OnFail::Reboot),
-                (b"poweroff", OnFail::Poweroff),
-                (b"halt", OnFail::Halt),
-            ],
-            v,
-        )
+        const LIST: &[&[u8]] = &[b"shell", b"reboot", b"poweroff", b"halt"];
+        const NAMES: Names<{ Names::len(LIST) }> = Names::pack(LIST);
+        [
+            OnFail::Shell,
+            OnFail::Reboot,
+            OnFail::Poweroff,
+            OnFail::Halt,
+        ]
+        .get(NAMES.find(v)?)
+        .copied()
     }
 }
 
@@ -224,7 +222,7 @@ impl<'a> BootConfig<'a> {
     #[inline(never)]
     fn apply(&mut self, k: &'a [u8], v: Option<&'a [u8]>) -> Result<(), Problem> {
         use Problem::BadValue;
-        let Some(key) = lookup(KEYS, k) else {
+        let Some(&key) = KEY_NAMES.find(k).and_then(|i| KEYS.get(i)) else {
             if k.starts_with(key::NAMESPACE) {
                 return Err(Problem::UnknownKey);
             }
@@ -261,8 +259,8 @@ impl<'a> BootConfig<'a> {
     }
 }
 
-/// Our keys. (A table and [`lookup`] rather than a `match` on byte strings:
-/// that compiles to byte-by-byte comparisons, close to 1 KiB more.)
+/// Our keys. (Tables and [`Names::find`] rather than a `match` on byte
+/// strings: that compiles to byte-by-byte comparisons, close to 1 KiB more.)
 #[derive(Clone, Copy)]
 enum Key {
     Mode,
@@ -279,25 +277,98 @@ enum Key {
     Nopersist,
 }
 
-const KEYS: &[(&[u8], Key)] = &[
-    (key::MODE, Key::Mode),
-    (key::DATA, Key::Data),
-    (key::LEGACY_PERSIST, Key::Data),
-    (key::MEDIA, Key::Media),
-    (key::IMAGE, Key::Image),
-    (key::INIT, Key::Init),
-    (key::TIMEOUT, Key::Timeout),
-    (key::RAMSIZE, Key::Ramsize),
-    (key::ONFAIL, Key::Onfail),
-    (key::TORAM, Key::Toram),
-    (key::DEBUG, Key::Debug),
-    (key::QUIET, Key::Quiet),
-    (key::LEGACY_NOPERSIST, Key::Nopersist),
+/// The key names, and in [`KEYS`] what each one is.
+const KEY_LIST: &[&[u8]] = &[
+    key::MODE,
+    key::DATA,
+    key::LEGACY_PERSIST,
+    key::MEDIA,
+    key::IMAGE,
+    key::INIT,
+    key::TIMEOUT,
+    key::RAMSIZE,
+    key::ONFAIL,
+    key::TORAM,
+    key::DEBUG,
+    key::QUIET,
+    key::LEGACY_NOPERSIST,
+];
+const KEY_NAMES: Names<{ Names::len(KEY_LIST) }> = Names::pack(KEY_LIST);
+const KEYS: [Key; KEY_LIST.len()] = [
+    Key::Mode,
+    Key::Data,
+    Key::Data,
+    Key::Media,
+    Key::Image,
+    Key::Init,
+    Key::Timeout,
+    Key::Ramsize,
+    Key::Onfail,
+    Key::Toram,
+    Key::Debug,
+    Key::Quiet,
+    Key::Nopersist,
 ];
 
-/// The value paired with `name` in `table`.
-fn lookup<T: Copy>(table: &[(&[u8], T)], name: &[u8]) -> Option<T> {
-    table.iter().find(|(n, _)| *n == name).map(|&(_, t)| t)
+/// Names packed one after the other, each after a byte holding its length.
+/// (Stage 1 looks words up in a few such lists; as `&[u8]` slices they would
+/// cost 16 bytes of pointer and length per name.)
+struct Names<const N: usize>([u8; N]);
+
+impl Names<0> {
+    /// The packed size of `names`.
+    const fn len(names: &[&[u8]]) -> usize {
+        let mut total = 0;
+        let mut i = 0;
+        while i < names.len() {
+            total += 1 + names[i].len();
+            i += 1;
+        }
+        total
+    }
+}
+
+impl<const N: usize> Names<N> {
+    /// Packs `names` (each at most 255 bytes; `N` is [`Names::len`] of them).
+    const fn pack(names: &[&[u8]]) -> Self {
+        let mut out = [0; N];
+        let mut at = 0;
+        let mut i = 0;
+        while i < names.len() {
+            let name = names[i];
+            assert!(name.len() <= 255);
+            out[at] = name.len() as u8;
+            at += 1;
+            let mut j = 0;
+            while j < name.len() {
+                out[at] = name[j];
+                at += 1;
+                j += 1;
+            }
+            i += 1;
+        }
+        assert!(at == N);
+        Names(out)
+    }
+
+    /// The position of `word` in the list.
+    fn find(&self, word: &[u8]) -> Option<usize> {
+        find(&self.0, word)
+    }
+}
+
+/// [`Names::find`], once for every list size.
+fn find(mut packed: &[u8], word: &[u8]) -> Option<usize> {
+    let mut index = 0;
+    while let Some((&len, rest)) = packed.split_first() {
+        let (name, next) = rest.split_at_checked(usize::from(len))?;
+        if name == word {
+            return Some(index);
+        }
+        packed = next;
+        index += 1;
+    }
+    None
 }
 
 /// The value of a key that needs one.
@@ -306,19 +377,12 @@ fn value(v: Option<&[u8]>) -> Result<&[u8], Problem> {
 }
 
 fn flag(v: Option<&[u8]>) -> Result<bool, Problem> {
-    const VALUES: &[(&[u8], bool)] = &[
-        (b"1", true),
-        (b"yes", true),
-        (b"on", true),
-        (b"true", true),
-        (b"0", false),
-        (b"no", false),
-        (b"off", false),
-        (b"false", false),
-    ];
+    /// The first four mean on, the others off.
+    const LIST: &[&[u8]] = &[b"1", b"yes", b"on", b"true", b"0", b"no", b"off", b"false"];
+    const VALUES: Names<{ Names::len(LIST) }> = Names::pack(LIST);
     match v {
         None => Ok(true),
-        Some(v) => lookup(VALUES, v).ok_or(Problem::BadValue),
+        Some(v) => VALUES.find(v).map(|i| i < 4).ok_or(Problem::BadValue),
     }
 }
 

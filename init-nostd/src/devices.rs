@@ -167,7 +167,7 @@ fn examine(sys_block: &OwnedFd, name: &CStr) -> Option<Device> {
     Some(Device {
         name: device_name,
         parent,
-        probe: probe::probe(sb.get(..n).unwrap_or_default()),
+        probe: probe::probe_block(&sb, n),
     })
 }
 
@@ -211,7 +211,7 @@ fn usb_storage_present() -> bool {
     let mut entries = RawDir::new(&dir, &mut buf);
     // Bound interfaces are named like `1-1:1.0`.
     while let Some(Ok(entry)) = entries.next() {
-        if entry.file_name().to_bytes().contains(&b':') {
+        if entry.file_name().to_bytes().iter().any(|&b| b == b':') {
             return true;
         }
     }

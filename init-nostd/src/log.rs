@@ -103,8 +103,9 @@ impl<'a> Line<'a> {
 
     /// Writes the line: to `/dev/kmsg`, and to the console when the kernel
     /// will not echo it there. A debug line without `k1os.debug` goes nowhere.
+    // `&mut self`: taken by value, the line would be copied at every call site.
     #[inline(never)]
-    pub fn end(mut self) {
+    pub fn end(&mut self) {
         let level = self.level;
         if level == Level::Debug && !DEBUG.load(Relaxed) {
             return;

@@ -83,8 +83,8 @@ const _: () = {
     while i < 2 {
         let u = if i == 0 { &DATA_UPPER } else { &RAM_UPPER };
         let root = u.root.to_bytes();
-        assert!(is_concat(u.dirs[0], &[root, b"/", upper]));
-        assert!(is_concat(u.dirs[1], &[root, b"/", work]));
+        assert!(is_concat(u.dirs[0].to_bytes(), &[root, b"/", upper]));
+        assert!(is_concat(u.dirs[1].to_bytes(), &[root, b"/", work]));
         let options: [&[u8]; 11] = [
             b"lowerdir=",
             lower,
@@ -98,11 +98,11 @@ const _: () = {
             work,
             b",index=off",
         ];
-        assert!(is_concat(u.overlay, &options));
+        assert!(is_concat(u.overlay.to_bytes(), &options));
         i += 1;
     }
     assert!(is_concat(
-        TORAM_IMAGE,
+        TORAM_IMAGE.to_bytes(),
         &[contract::RUN_TORAM.as_bytes(), b"/image"]
     ));
 };
@@ -434,7 +434,7 @@ fn mount_ram(config: &BootConfig<'_>) -> Result<()> {
 
 /// `<root>/upper` and `<root>/work`, made when missing.
 fn make_upper_dirs(step: &'static str, upper: &Upper) -> Result<()> {
-    for dir in upper.dirs {
+    for &dir in &upper.dirs {
         mounts::ensure_dir_in(step, dir)?;
     }
     Ok(())
@@ -529,20 +529,18 @@ impl Record {
         } else {
             "ram"
         };
-        let (media_prefix, media) = dev_name(self.media.as_ref());
-        let (data_prefix, data) = dev_name(self.data.as_ref());
-        let lines: [(&str, &str, &[u8]); 5] = [
-            (boot_file::MODE, "", mode.as_bytes()),
-            (boot_file::MEDIA, media_prefix, media),
-            (boot_file::DATA, data_prefix, data),
-            (boot_file::IMAGE, "", config.image),
-            (boot_file::INIT, "", config.init),
-        ];
-        for (key, prefix, value) in lines {
-            let _ = uwrite!(text, "{}={}{}\n", key, prefix, Bytes(value));
-        }
+        // The keys of `contract::boot_file`, in the format strings (checked below).
+        let _ = uwrite!(
+            text,
+            "mode={}\nmedia={}\ndata={}\nimage={}\ninit={}\n",
+            mode,
+            DevName(self.media.as_ref()),
+            DevName(self.data.as_ref()),
+            Bytes(config.image),
+            Bytes(config.init)
+        );
         for &(name, us) in self.times.iter().take(self.phases) {
-            let _ = uwrite!(text, "{}{}={}\n", boot_file::TIME_PREFIX, name, us);
+            let _ = uwrite!(text, "time_us.{}={}\n", name, us);
         }
         let path = cstr::RUN_BOOT_FILE;
         let file = rustix::fs::open(
@@ -557,11 +555,28 @@ impl Record {
     }
 }
 
-/// A device as the boot record shows it: `/dev/` and its name, or `none`.
-fn dev_name(name: Option<&Name>) -> (&'static str, &[u8]) {
-    match name {
-        Some(name) => ("/dev/", name.as_bytes()),
-        None => ("", b"none"),
+const _: () = {
+    use text::is_concat;
+    assert!(is_concat(b"mode", &[boot_file::MODE.as_bytes()]));
+    assert!(is_concat(b"media", &[boot_file::MEDIA.as_bytes()]));
+    assert!(is_concat(b"data", &[boot_file::DATA.as_bytes()]));
+    assert!(is_concat(b"image", &[boot_file::IMAGE.as_bytes()]));
+    assert!(is_concat(b"init", &[boot_file::INIT.as_bytes()]));
+    assert!(is_concat(b"time_us.", &[boot_file::TIME_PREFIX.as_bytes()]));
+};
+
+/// A device as the boot record shows it: `/dev/sr0`, or `none`.
+struct DevName<'a>(Option<&'a Name>);
+
+impl uDisplay for DevName<'_> {
+    fn fmt<W: uWrite + ?Sized>(
+        &self,
+        f: &mut ufmt::Formatter<'_, W>,
+    ) -> core::result::Result<(), W::Error> {
+        match self.0 {
+            Some(name) => uwrite!(f, "/dev/{}", Bytes(name.as_bytes())),
+            None => f.write_str("none"),
+        }
     }
 }
 

@@ -97,53 +97,58 @@ impl Probe {
             .unwrap_or_default()
     }
 
-    fn with_label(mut self, raw: &[u8]) -> Self {
-        let raw = raw.split(|&c| c == 0).next().unwrap_or_default();
-        let end = raw
-            .iter()
-            .rposition(|c| !matches!(c, b' ' | b'\t'..=b'\r'))
-            .map_or(0, |i| i + 1);
-        for (dst, src) in self
-            .label
-            .iter_mut()
-            .zip(raw.get(..end).unwrap_or_default())
-        {
+    /// The label: `raw` up to the first NUL, trailing whitespace removed.
+    fn set_label(&mut self, raw: &[u8]) {
+        let mut end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
+        while end > 0 && matches!(raw.get(end - 1), Some(b' ' | b'\t'..=b'\r')) {
+            end -= 1;
+        }
+        for (dst, src) in self.label.iter_mut().zip(raw.iter().take(end)) {
             *dst = *src;
             self.label_len += 1;
         }
-        self
     }
 
-    /// `text` is already one digit per character (ISO 9660 dates).
-    fn with_uuid_text(mut self, text: &[u8]) -> Self {
-        for (dst, src) in self.uuid.iter_mut().zip(text) {
-            *dst = src.to_ascii_lowercase();
+    /// Appends one character to the UUID (lowercase).
+    fn push_uuid(&mut self, c: u8) {
+        if let Some(dst) = self.uuid.get_mut(usize::from(self.uuid_len)) {
+            *dst = c.to_ascii_lowercase();
             self.uuid_len += 1;
         }
-        self
     }
 
-    /// Two lowercase hex digits per byte, in the order given.
-    fn with_uuid_hex(mut self, bytes: impl Iterator<Item = u8>) -> Self {
-        for b in bytes {
-            for nibble in [b >> 4, b & 0xf] {
-                if let Some(dst) = self.uuid.get_mut(usize::from(self.uuid_len)) {
-                    *dst = nibble + if nibble < 10 { b'0' } else { b'a' - 10 };
-                    self.uuid_len += 1;
-                }
-            }
+    /// Appends two lowercase hex digits to the UUID.
+    fn push_uuid_hex(&mut self, b: u8) {
+        for nibble in [b >> 4, b & 0xf] {
+            self.push_uuid(nibble + if nibble < 10 { b'0' } else { b'a' - 10 });
         }
-        self
     }
 }
 
 /// Recognises the filesystem at the start of `buf` (the first [`PROBE_LEN`]
 /// bytes of a device, or fewer). `None`: nothing we know, or too short.
 pub fn probe(buf: &[u8]) -> Option<Probe> {
-    squashfs(buf)
-        .or_else(|| ext(buf))
-        .or_else(|| iso9660(buf))
-        .or_else(|| fat(buf))
+    let mut block = [0; PROBE_LEN];
+    let len = buf.len().min(PROBE_LEN);
+    for (dst, src) in block.iter_mut().zip(buf) {
+        *dst = *src;
+    }
+    probe_block(&block, len)
+}
+
+/// [`probe`] of a block whose first `len` bytes were read from the device and
+/// whose rest is zeros, as stage 1 reads it: every offset is then in bounds
+/// (no checks to compile), and the length decides what can be recognised.
+pub fn probe_block(b: &Block, len: usize) -> Option<Probe> {
+    let mut p = Probe::new(FsKind::Squashfs);
+    // Each filesystem needs its superblock whole: squashfs up to s_major, ext
+    // to the end of its 1 KiB superblock, ISO 9660 its primary volume
+    // descriptor, FAT its boot sector.
+    let found = (len >= 30 && squashfs(b))
+        || (len >= 0x800 && ext(b, &mut p))
+        || (len >= PROBE_LEN && iso9660(b, &mut p))
+        || (len >= 512 && fat(b, &mut p));
+    found.then_some(p)
 }
 
 /// `true` if the UUID of a probe (as [`Probe::uuid`] gives it) is the one the
@@ -163,86 +168,91 @@ pub fn uuid_matches(probe_uuid: &[u8], spec: &[u8]) -> bool {
     }
 }
 
-fn array<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
-    buf.get(at..at.checked_add(N)?)?.try_into().ok()
+/// The bytes [`probe_block`] looks at.
+pub type Block = [u8; PROBE_LEN];
+
+fn le16(b: &Block, at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
 }
 
-fn le16(buf: &[u8], at: usize) -> Option<u16> {
-    array(buf, at).map(u16::from_le_bytes)
+fn le32(b: &Block, at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn le32(buf: &[u8], at: usize) -> Option<u32> {
-    array(buf, at).map(u32::from_le_bytes)
-}
-
-fn squashfs(buf: &[u8]) -> Option<Probe> {
+fn squashfs(b: &Block) -> bool {
     // s_major at 28: 4 since Linux 2.6.29; older ones the kernel cannot mount.
-    (buf.get(..4)? == b"hsqs" && le16(buf, 28)? == 4).then(|| Probe::new(FsKind::Squashfs))
+    b[..4] == *b"hsqs" && le16(b, 28) == 4
 }
 
-fn ext(buf: &[u8]) -> Option<Probe> {
+fn ext(b: &Block, p: &mut Probe) -> bool {
+    const SB: usize = 0x400;
     const STATE_VALID: u16 = 0x1;
     const INCOMPAT_RECOVER: u32 = 0x4;
     const INCOMPAT_JOURNAL_DEV: u32 = 0x8;
-    let sb = buf.get(0x400..0x800)?;
-    let incompat = le32(sb, 0x60)?;
-    if le16(sb, 0x38)? != 0xef53 || incompat & INCOMPAT_JOURNAL_DEV != 0 {
-        return None;
+    let incompat = le32(b, SB + 0x60);
+    if le16(b, SB + 0x38) != 0xef53 || incompat & INCOMPAT_JOURNAL_DEV != 0 {
+        return false;
     }
-    let uuid: [u8; 16] = array(sb, 0x68)?;
-    let mut p = Probe::new(FsKind::Ext4).with_label(sb.get(0x78..0x88)?);
-    if uuid != [0; 16] {
-        p = p.with_uuid_hex(uuid.into_iter());
+    p.kind = FsKind::Ext4;
+    p.set_label(&b[SB + 0x78..SB + 0x88]);
+    let uuid = &b[SB + 0x68..SB + 0x78];
+    if uuid.iter().any(|&x| x != 0) {
+        for &x in uuid {
+            p.push_uuid_hex(x);
+        }
     }
-    p.ext_state_clean = le16(sb, 0x3a)? & STATE_VALID != 0;
+    p.ext_state_clean = le16(b, SB + 0x3a) & STATE_VALID != 0;
     p.ext_needs_recovery = incompat & INCOMPAT_RECOVER != 0;
-    Some(p)
+    true
 }
 
-fn iso9660(buf: &[u8]) -> Option<Probe> {
-    let pvd = buf.get(0x8000..0x8800)?;
-    if pvd.get(..6)? != b"\x01CD001" {
-        return None;
+fn iso9660(b: &Block, p: &mut Probe) -> bool {
+    const PVD: usize = 0x8000;
+    if b[PVD..PVD + 6] != *b"\x01CD001" {
+        return false;
     }
-    let p = Probe::new(FsKind::Iso9660).with_label(pvd.get(40..72)?);
+    p.kind = FsKind::Iso9660;
+    p.set_label(&b[PVD + 40..PVD + 72]);
     // blkid (and GRUB) use the modification date, else the creation date:
     // YYYYMMDDHHMMSScc, then a time-zone byte; all `0` and zone 0 is "unset".
-    let date = [830, 813].into_iter().find_map(|at| {
-        let (digits, zone) = pvd.get(at..at + 17)?.split_at_checked(16)?;
-        let unset = digits.iter().all(|&c| c == b'0') && zone == [0];
+    let date = |at: usize| {
+        let digits = &b[at..at + 16];
+        let unset = digits.iter().all(|&c| c == b'0') && b[at + 16] == 0;
         (digits.iter().all(u8::is_ascii_digit) && !unset).then_some(digits)
-    });
-    Some(match date {
-        Some(digits) => p.with_uuid_text(digits),
-        None => p,
-    })
+    };
+    if let Some(digits) = date(PVD + 830).or_else(|| date(PVD + 813)) {
+        for &c in digits {
+            p.push_uuid(c);
+        }
+    }
+    true
 }
 
-fn fat(buf: &[u8]) -> Option<Probe> {
-    let bs = buf.get(..512)?;
-    let sector = le16(bs, 0x0b)?;
-    let cluster = *bs.get(0x0d)?;
-    let media = *bs.get(0x15)?;
-    let sane = bs.get(510..512)? == [0x55, 0xaa]
+fn fat(b: &Block, p: &mut Probe) -> bool {
+    let sector = le16(b, 0x0b);
+    let cluster = b[0x0d];
+    let media = b[0x15];
+    let sane = b[510..512] == [0x55, 0xaa]
         && sector.is_power_of_two()
         && (512..=4096).contains(&sector)
         && cluster.is_power_of_two()
-        && le16(bs, 0x0e)? != 0 // reserved sectors
-        && *bs.get(0x10)? != 0 // number of FATs
+        && le16(b, 0x0e) != 0 // reserved sectors
+        && b[0x10] != 0 // number of FATs
         && (media == 0xf0 || media >= 0xf8);
     // FAT32 has no 16-bit FAT size; its extended BPB sits 0x1C bytes later.
-    let ext_bpb = if le16(bs, 0x16)? == 0 { 0x43 } else { 0x27 };
-    if !sane || bs.get(ext_bpb + 0xf..ext_bpb + 0x12)? != b"FAT" {
-        return None;
+    let ext_bpb = if le16(b, 0x16) == 0 { 0x43 } else { 0x27 };
+    if !sane || b[ext_bpb + 0xf..ext_bpb + 0x12] != *b"FAT" {
+        return false;
     }
-    let label = bs.get(ext_bpb + 4..ext_bpb + 15)?;
-    let serial: [u8; 4] = array(bs, ext_bpb)?;
-    let p = Probe::new(FsKind::Vfat).with_uuid_hex(serial.into_iter().rev());
-    Some(if label == b"NO NAME    " {
-        p
-    } else {
-        p.with_label(label)
-    })
+    p.kind = FsKind::Vfat;
+    for i in (0..4).rev() {
+        p.push_uuid_hex(b[ext_bpb + i]);
+    }
+    let label = &b[ext_bpb + 4..ext_bpb + 15];
+    if label != b"NO NAME    " {
+        p.set_label(label);
+    }
+    true
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ const _: () = {
     while i < MOVED_MOUNTS.len() {
         let (dir, target) = MOVED_MOUNTS[i];
         assert!(text::is_concat(
-            target,
+            target.to_bytes(),
             &[contract::NEW_ROOT.as_bytes(), dir.to_bytes()]
         ));
         i += 1;
@@ -72,7 +72,7 @@ pub fn check_stage2<'a>(init: &[u8], buf: &'a mut Buf<PATH_MAX>) -> Result<&'a C
     if st.st_mode & 0o111 == 0 {
         return Err(Error::msg(STEP, init, "is not executable"));
     }
-    for (dir, target) in MOVED_MOUNTS {
+    for &(dir, target) in &MOVED_MOUNTS {
         // `/newroot/dev` from the initramfs is `dev` from the new root's
         // directory: the same lookup.
         match mounts::stat(target) {
@@ -95,7 +95,7 @@ pub fn check_stage2<'a>(init: &[u8], buf: &'a mut Buf<PATH_MAX>) -> Result<&'a C
 /// Moves `/dev`, `/proc`, `/sys`, `/run` (with `/run/k1os/*`) into the new root.
 pub fn move_mounts() -> Result<()> {
     const STEP: &str = "move the virtual filesystems into the new root";
-    for (dir, target) in MOVED_MOUNTS {
+    for &(dir, target) in &MOVED_MOUNTS {
         rustix::mount::mount_move(dir, target).step(STEP, target.to_bytes())?;
     }
     Ok(())

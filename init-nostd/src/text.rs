@@ -123,10 +123,9 @@ pub fn join<'a>(buf: &'a mut Buf<PATH_MAX>, parts: &[&[u8]]) -> Result<&'a CStr,
 }
 
 /// Whether `whole` is the concatenation of `parts`, at compile time: stage 1
-/// keeps a few fixed paths as C-string constants, checked against the
-/// contract's parts they are made of.
-pub const fn is_concat(whole: &CStr, parts: &[&[u8]]) -> bool {
-    let whole = whole.to_bytes();
+/// keeps a few fixed paths and keys as constants or literals, checked against
+/// the contract's parts they are made of.
+pub const fn is_concat(whole: &[u8], parts: &[&[u8]]) -> bool {
     let mut at = 0;
     let mut p = 0;
     while p < parts.len() {
