@@ -134,7 +134,7 @@ pub struct Pin {
     pub path: PathBuf,
     pub sha256: String,
     pub upstream: String,
-    /// KBUILD_BUILD_TIMESTAMP when SOURCE_DATE_EPOCH is unset.
+    /// KBUILD_BUILD_TIMESTAMP, as seconds since 1970.
     pub build_epoch: i64,
     /// The file's text: part of the cache key.
     text: String,
@@ -346,16 +346,15 @@ fn hex(bytes: &[u8]) -> String {
 // ---------------------------------------------------------------------------
 // Reproducibility and the cache key
 
-/// KBUILD_BUILD_TIMESTAMP: SOURCE_DATE_EPOCH when set, else the pin's fixed date.
-fn build_timestamp(pin: &Pin) -> Result<String> {
-    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .trim()
-            .parse::<i64>()
-            .with_context(|| format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"))?,
-        Err(_) => pin.build_epoch,
-    };
-    Ok(format_utc(epoch))
+/// KBUILD_BUILD_TIMESTAMP: the pin's fixed date, always.
+///
+/// SOURCE_DATE_EPOCH is ignored on purpose. It usually follows the checkout's
+/// last commit (the ISO does that), and since the timestamp is baked into the
+/// image it is part of the cache key: honouring it rebuilt the kernel (15–20
+/// minutes) for every commit although its sources had not changed. The
+/// kernel's source date is the pinned tarball's: `build_epoch` in pin.toml.
+fn build_timestamp(pin: &Pin) -> String {
+    format_utc(pin.build_epoch)
 }
 
 /// `date -u`'s format (`Thu Jan  1 00:00:00 UTC 1970`): what `uname -v` shows,
@@ -478,7 +477,7 @@ pub fn ensure_kernel(profile: Profile, source: Option<&Path>) -> Result<KernelAr
     ));
     let pin = Pin::load()?;
     let source = resolve_source(&pin, source)?;
-    let timestamp = build_timestamp(&pin)?;
+    let timestamp = build_timestamp(&pin);
     let compiler = compiler_version()?;
     let inputs = inputs_text(profile, &pin, &source, &timestamp, &compiler)?;
     let key = sha256_hex(inputs.as_bytes());
