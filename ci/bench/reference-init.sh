@@ -14,7 +14,10 @@
 # `k1os-init: ` log lines, `k1os-init: exec <init>` and `k1os-init: FATAL: `;
 # /run/k1os/{media,lower,data|ram} and /run/k1os/boot. Simplified: no quoted
 # values, no k1os.toram, media found by label K1OS or by trying every device,
-# and "settled" in auto mode is a fixed short wait.
+# and "settled" in auto mode is a fixed short wait. It logs one line per
+# phase as `k1os-init: <phase>: <detail>` (the contract's phase names, without
+# stage 1's own µs clock), so the bench can time each phase from the printk
+# timestamps of the /dev/kmsg copies.
 export PATH=/bin
 
 # fd 3 is /dev/kmsg once devtmpfs is mounted (it stays valid after /dev moves).
@@ -60,7 +63,7 @@ mount -t proc -o nosuid,nodev,noexec proc /proc || fatal "mounting proc on /proc
 mount -t sysfs -o nosuid,nodev,noexec sysfs /sys || fatal "mounting sysfs on /sys failed"
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run || fatal "mounting tmpfs on /run failed"
 t0=$(now_cs)
-log "started"
+log "early: /proc /sys /dev /run mounted"
 
 mode=auto data=LABEL=K1OS-DATA media= image=/system.squashfs timeout=15 ramsize=50% init=/sbin/init
 for w in $(cat /proc/cmdline); do
@@ -126,10 +129,10 @@ until find_media; do
     sleep 0.1
 done
 mdev=$dev
-log "media $mdev mounted on /run/k1os/media"
+log "media: $mdev mounted on /run/k1os/media"
 
 mount -t squashfs -o ro,loop "/run/k1os/media$image" /run/k1os/lower || fatal "mounting $image from $mdev failed"
-log "image $image mounted on /run/k1os/lower"
+log "image: $image mounted on /run/k1os/lower"
 
 ddev=
 if [ "$mode" != ram ]; then
@@ -152,18 +155,19 @@ if [ -n "$ddev" ]; then
     mkdir -p /run/k1os/data/upper /run/k1os/data/work
     upper=/run/k1os/data
     bootmode=persist
+    log "data: $ddev on /run/k1os/data"
 else
     mkdir -p /run/k1os/ram
     mount -t tmpfs -o "size=$ramsize,mode=0755" tmpfs /run/k1os/ram || fatal "mounting tmpfs (size=$ramsize) on /run/k1os/ram failed"
     mkdir -p /run/k1os/ram/upper /run/k1os/ram/work
     upper=/run/k1os/ram
     bootmode=ram
+    log "ram: tmpfs size=$ramsize on /run/k1os/ram"
 fi
 mount -t overlay -o "lowerdir=/run/k1os/lower,upperdir=$upper/upper,workdir=$upper/work,index=off" overlay /newroot ||
     fatal "mounting overlay (upper $upper/upper) on /newroot failed"
-log "overlay mounted on /newroot ($bootmode mode)"
-
 [ -f "/newroot$init" ] && [ -x "/newroot$init" ] || fatal "stage 2 $init is missing or not executable in the root image"
+log "overlay: /newroot (upper $upper/upper, $bootmode mode), stage 2 $init"
 
 t1=$(now_cs)
 {
@@ -178,6 +182,7 @@ t1=$(now_cs)
 for d in dev proc sys run; do
     mount --move /$d /newroot/$d || fatal "moving /$d to /newroot/$d failed"
 done
+log "switch_root: /dev /proc /sys /run moved"
 log "exec $init"
 [ -n "$kmsg" ] && exec 3>&-
 exec env -i HOME=/ TERM=linux PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/switch_root /newroot "$init"
