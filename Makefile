@@ -20,3 +20,8 @@ rootfs:
 
 test:
 	ci/test.sh
+
+# Size and startup benchmarks: build/bench/results.json and report.md.
+.PHONY: bench
+bench:
+	$(HOST_TOOLS) bench

@@ -22,6 +22,7 @@ enum Command {
     Initramfs(commands::initramfs::Args),
     Packages(commands::packages::Args),
     Rootfs(commands::rootfs::Args),
+    Bench(commands::bench::Args),
 }
 
 fn main() {
@@ -33,6 +34,7 @@ fn main() {
         Command::Initramfs(args) => commands::initramfs::exec(args),
         Command::Packages(args) => commands::packages::exec(args),
         Command::Rootfs(args) => commands::rootfs::exec(args),
+        Command::Bench(args) => commands::bench::exec(args),
     };
     if let Err(err) = result {
         host_tools::ui::error(&err);
