@@ -45,6 +45,16 @@ impl Name {
     }
 }
 
+/// The name as text (see [`Bytes`](crate::cmdline::Bytes)).
+impl ufmt::uDisplay for Name {
+    fn fmt<W: ufmt::uWrite + ?Sized>(
+        &self,
+        f: &mut ufmt::Formatter<'_, W>,
+    ) -> Result<(), W::Error> {
+        crate::cmdline::Bytes(self.as_bytes()).fmt(f)
+    }
+}
+
 /// One block device as stage 1 found it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Candidate {
@@ -82,6 +92,8 @@ fn matches(c: &Candidate, spec: &DeviceSpec, usable: fn(FsKind) -> bool) -> bool
 }
 
 /// `true` if candidate `i` is a disk one of whose partitions also fits `fits`.
+// Out of line: measured smaller in stage 1 (its size budget).
+#[inline(never)]
 fn has_fitting_partition(cands: &[Candidate], i: usize, fits: &dyn Fn(&Candidate) -> bool) -> bool {
     let Some(disk) = cands.get(i) else {
         return false;

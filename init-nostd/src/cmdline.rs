@@ -228,32 +228,36 @@ impl<'a> BootConfig<'a> {
             }
             return Ok(());
         };
-        match key {
-            Key::Mode => self.mode = Mode::from_value(value(v)?).ok_or(BadValue)?,
-            Key::Data => self.data = DeviceSpec::parse(value(v)?).ok_or(BadValue)?,
-            Key::Media => self.media = Some(DeviceSpec::parse(value(v)?).ok_or(BadValue)?),
-            Key::Image => self.image = absolute(value(v)?)?,
-            Key::Init => self.init = absolute(value(v)?)?,
-            Key::Timeout => {
-                self.timeout_s = number(value(v)?)
-                    .filter(|&t| t <= MAX_TIMEOUT_S as u64)
-                    .ok_or(BadValue)? as u32
-            }
-            Key::Ramsize => {
-                let size = value(v)?;
-                if !valid_ramsize(size) {
-                    return Err(BadValue);
+        // Flags and `nopersist` may stand alone; every other key needs a value.
+        match (key, v) {
+            (Key::Nopersist, None) => self.mode = Mode::Ram,
+            (Key::Nopersist, Some(_)) => return Err(BadValue),
+            (Key::Toram, _) => self.toram = flag(v)?,
+            (Key::Debug, _) => self.debug = flag(v)?,
+            (Key::Quiet, _) => self.quiet = flag(v)?,
+            _ => {
+                let v = value(v)?;
+                match key {
+                    Key::Mode => self.mode = Mode::from_value(v).ok_or(BadValue)?,
+                    Key::Data | Key::Media => {
+                        let spec = DeviceSpec::parse(v).ok_or(BadValue)?;
+                        match key {
+                            Key::Data => self.data = spec,
+                            _ => self.media = Some(spec),
+                        }
+                    }
+                    Key::Image => self.image = absolute(v)?,
+                    Key::Init => self.init = absolute(v)?,
+                    Key::Timeout => {
+                        self.timeout_s = number(v)
+                            .filter(|&t| t <= MAX_TIMEOUT_S as u64)
+                            .ok_or(BadValue)? as u32
+                    }
+                    Key::Ramsize if valid_ramsize(v) => self.ramsize = v,
+                    Key::Onfail => self.onfail = Some(OnFail::from_value(v).ok_or(BadValue)?),
+                    _ => return Err(BadValue),
                 }
-                self.ramsize = size
             }
-            Key::Onfail => self.onfail = Some(OnFail::from_value(value(v)?).ok_or(BadValue)?),
-            Key::Toram => self.toram = flag(v)?,
-            Key::Debug => self.debug = flag(v)?,
-            Key::Quiet => self.quiet = flag(v)?,
-            Key::Nopersist => match v {
-                None => self.mode = Mode::Ram,
-                Some(_) => return Err(BadValue),
-            },
         }
         Ok(())
     }

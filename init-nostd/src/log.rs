@@ -161,7 +161,6 @@ macro_rules! debug {
 
 /// Starts a phase's line: `k1os-init: <phase> (+<µs> us): `, the detail to
 /// follow; returns it and the µs.
-#[inline(never)]
 pub fn phase<'a>(buf: &'a mut Buf<LINE_BUF>, name: &str) -> (Line<'a>, u64) {
     let us = elapsed_us();
     let mut line = Line::new(buf, Level::Info);

@@ -23,6 +23,8 @@ const ATTEMPTS: u32 = 8;
 ///
 /// `LOOP_CTL_GET_FREE` + `LOOP_CONFIGURE` (kernel ≥ 5.8, one atomic call), with
 /// the older `LOOP_SET_FD` + `LOOP_SET_STATUS64` when the kernel says `EINVAL`.
+// Out of line (here and below): measured smaller in stage 1.
+#[inline(never)]
 pub fn attach<'a>(
     image: BorrowedFd<'_>,
     buf: &'a mut Buf<PATH_MAX>,
@@ -60,6 +62,7 @@ fn node(buf: &mut Buf<PATH_MAX>, index: usize) -> Result<&CStr> {
     node.into_c_str().step(STEP, b"/dev/loop")
 }
 
+#[inline(never)]
 fn configure(device: BorrowedFd<'_>, image: BorrowedFd<'_>) -> core::result::Result<(), Errno> {
     use rustix::fd::AsRawFd;
     // SAFETY: all-zero is a valid `loop_config` (plain integers and arrays).

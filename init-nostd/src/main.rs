@@ -44,6 +44,23 @@ const CMDLINE_MAX: usize = 4096;
 const REBOOT_DELAY_S: u32 = 10;
 /// A rescue shell in the initramfs, if someone put one there.
 const RESCUE_SHELL: &CStr = c"/bin/sh";
+
+// Messages spell some constants out in their literals: keep them equal.
+const _: () = {
+    use text::is_concat;
+    assert!(REBOOT_DELAY_S == 10); // "rebooting in 10 s"
+    assert!(is_concat(RESCUE_SHELL.to_bytes(), &[b"/bin/sh"]));
+    assert!(is_concat(
+        b"/run/k1os/lower",
+        &[contract::RUN_LOWER.as_bytes()]
+    ));
+    assert!(is_concat(
+        b"/run/k1os/data",
+        &[contract::RUN_DATA.as_bytes()]
+    ));
+    assert!(is_concat(b"/run/k1os/ram", &[contract::RUN_RAM.as_bytes()]));
+    assert!(is_concat(b"/newroot", &[contract::NEW_ROOT.as_bytes()]));
+};
 /// Bytes of RAM left free beyond the image when copying it with `k1os.toram`.
 const TORAM_MARGIN: u64 = 16 << 20;
 /// The image's copy with `k1os.toram`.
@@ -163,7 +180,7 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
         record,
         phase::MEDIA,
         "/dev/{} ({}), image {}",
-        Bytes(media.name.as_bytes()),
+        media.name,
         Describe(media),
         Bytes(config.image)
     );
@@ -197,9 +214,8 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
     phase!(
         record,
         phase::IMAGE,
-        "{} on {}",
-        Bytes(loop_device.to_bytes()),
-        contract::RUN_LOWER
+        "{} on /run/k1os/lower",
+        Bytes(loop_device.to_bytes())
     );
 
     let upper = match data_partition(config, &mut devices, deadline_us)? {
@@ -208,9 +224,8 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
             phase!(
                 record,
                 phase::DATA,
-                "/dev/{} on {}",
-                Bytes(device.name.as_bytes()),
-                contract::RUN_DATA
+                "/dev/{} on /run/k1os/data",
+                device.name
             );
             &DATA_UPPER
         }
@@ -219,9 +234,8 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
             phase!(
                 record,
                 phase::RAM,
-                "tmpfs size={} on {}",
-                Bytes(config.ramsize),
-                contract::RUN_RAM
+                "tmpfs size={} on /run/k1os/ram",
+                Bytes(config.ramsize)
             );
             &RAM_UPPER
         }
@@ -233,8 +247,7 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
     phase!(
         record,
         phase::OVERLAY,
-        "{} (upper {}), stage 2 {}",
-        contract::NEW_ROOT,
+        "/newroot (upper {}), stage 2 {}",
         Bytes(upper.root.to_bytes()),
         Bytes(config.init)
     );
@@ -278,7 +291,7 @@ fn find_media<'d>(
         return Ok(device);
     }
     for d in &devices.list {
-        warn!("seen /dev/{}: {}", Bytes(d.name.as_bytes()), Describe(d));
+        warn!("seen /dev/{}: {}", d.name, Describe(d));
     }
     Err(Error::msg(
         "find the boot media",
@@ -289,6 +302,8 @@ fn find_media<'d>(
 
 /// Mounts `device` read-only at `/run/k1os/media` and keeps it there when it
 /// holds `image`.
+// Out of line: measured smaller.
+#[inline(never)]
 fn holds_image(device: &Device, image: &[u8]) -> bool {
     let Some(probe) = &device.probe else {
         return false;
@@ -501,9 +516,8 @@ fn copy_to_ram(image: &CStr) -> Result<&'static CStr> {
 /// What stage 1 did, for `/run/k1os/boot`.
 #[derive(Default)]
 struct Record {
-    /// The first `phases` entries: each phase and its time.
-    times: [(&'static str, u64); 8],
-    phases: usize,
+    /// Each phase and its time, in order; `None` after the last.
+    times: [Option<(&'static str, u64)>; 8],
     media: Option<Name>,
     data: Option<Name>,
 }
@@ -512,9 +526,8 @@ impl Record {
     /// Starts the line of phase `name` (see [`log::phase`]) and records its time.
     fn phase<'a>(&mut self, buf: &'a mut Buf<LINE_BUF>, name: &'static str) -> Line<'a> {
         let (line, us) = log::phase(buf, name);
-        if let Some(slot) = self.times.get_mut(self.phases) {
-            *slot = (name, us);
-            self.phases += 1;
+        if let Some(slot) = self.times.iter_mut().find(|t| t.is_none()) {
+            *slot = Some((name, us));
         }
         line
     }
@@ -539,7 +552,7 @@ impl Record {
             Bytes(config.image),
             Bytes(config.init)
         );
-        for &(name, us) in self.times.iter().take(self.phases) {
+        for &(name, us) in self.times.iter().flatten() {
             let _ = uwrite!(text, "time_us.{}={}\n", name, us);
         }
         let path = cstr::RUN_BOOT_FILE;
@@ -574,7 +587,7 @@ impl uDisplay for DevName<'_> {
         f: &mut ufmt::Formatter<'_, W>,
     ) -> core::result::Result<(), W::Error> {
         match self.0 {
-            Some(name) => uwrite!(f, "/dev/{}", Bytes(name.as_bytes())),
+            Some(name) => uwrite!(f, "/dev/{}", name),
             None => f.write_str("none"),
         }
     }
@@ -656,10 +669,7 @@ fn fatal(err: &Error, onfail: Option<OnFail>) -> ! {
     });
     match action {
         OnFail::Shell if has_shell => {
-            warn!(
-                "starting the rescue shell {}",
-                Bytes(RESCUE_SHELL.to_bytes())
-            );
+            warn!("starting the rescue shell /bin/sh");
             let argv = [RESCUE_SHELL.as_ptr().cast::<u8>(), core::ptr::null()];
             let envp = [c"TERM=linux".as_ptr().cast::<u8>(), core::ptr::null()];
             let errno = sys::execve(RESCUE_SHELL, &argv, &envp);
@@ -673,7 +683,7 @@ fn fatal(err: &Error, onfail: Option<OnFail>) -> ! {
         OnFail::Poweroff => rustix::system::RebootCommand::PowerOff,
         OnFail::Halt => rustix::system::RebootCommand::Halt,
         OnFail::Shell | OnFail::Reboot => {
-            warn!("rebooting in {} s", u64::from(REBOOT_DELAY_S));
+            warn!("rebooting in 10 s");
             sys::sleep_ms(REBOOT_DELAY_S * 1000);
             rustix::system::RebootCommand::Restart
         }

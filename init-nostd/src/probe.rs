@@ -83,6 +83,8 @@ impl Probe {
 
     /// The label as blkid shows it: up to the first NUL, trailing whitespace
     /// removed; empty if there is none.
+    // Out of line: measured smaller in stage 1 (its size budget).
+    #[inline(never)]
     pub fn label(&self) -> &[u8] {
         self.label
             .get(..usize::from(self.label_len))
@@ -139,6 +141,8 @@ pub fn probe(buf: &[u8]) -> Option<Probe> {
 /// [`probe`] of a block whose first `len` bytes were read from the device and
 /// whose rest is zeros, as stage 1 reads it: every offset is then in bounds
 /// (no checks to compile), and the length decides what can be recognised.
+// Out of line: measured smaller in stage 1 (its size budget).
+#[inline(never)]
 pub fn probe_block(b: &Block, len: usize) -> Option<Probe> {
     let mut p = Probe::new(FsKind::Squashfs);
     // Each filesystem needs its superblock whole: squashfs up to s_major, ext

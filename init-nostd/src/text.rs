@@ -34,6 +34,8 @@ pub struct Text<'a> {
 }
 
 impl<'a> Text<'a> {
+    // Out of line (here and in `into_c_str`): measured smaller.
+    #[inline(never)]
     pub fn new(buf: &'a mut [MaybeUninit<u8>]) -> Self {
         Text {
             buf,
@@ -84,6 +86,7 @@ impl<'a> Text<'a> {
 
     /// The text as a C string (a NUL is appended): `ENAMETOOLONG` when it or
     /// its NUL did not fit, `EINVAL` when it holds a NUL byte.
+    #[inline(never)]
     pub fn into_c_str(self) -> Result<&'a CStr, Errno> {
         if let Some(e) = self.error {
             return Err(e);
