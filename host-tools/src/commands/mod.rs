@@ -1,6 +1,9 @@
 pub mod bench;
 pub mod doctor;
 pub mod initramfs;
+pub mod iso;
 pub mod kernel;
+pub mod make_persist;
 pub mod packages;
+pub mod qemu;
 pub mod rootfs;

@@ -1,0 +1,66 @@
+//! `host-tools iso`: builds `build/k1os.iso` and whatever it needs.
+use anyhow::Result;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use host_tools::iso::{self, Options};
+use host_tools::kernel::{self, Profile};
+use host_tools::{paths, ui};
+
+/// Build the bootable hybrid ISO (BIOS + UEFI, CD + USB stick): kernel,
+/// initramfs and root filesystem as needed, then build/k1os.iso
+#[derive(clap::Args)]
+pub struct Args {
+    /// Kernel profile (the tests use `qemu`; `generic` boots real PCs)
+    #[arg(long, value_enum, env = kernel::PROFILE_ENV, default_value_t = Profile::Generic)]
+    profile: Profile,
+
+    /// Kernel source: a tarball or an unpacked tree [default: the pinned one, see kernel/pin.toml]
+    #[arg(long, value_name = "TARBALL|DIR")]
+    kernel_source: Option<PathBuf>,
+
+    /// Ship this root filesystem image as /system.squashfs instead of building one
+    #[arg(long, value_name = "SQUASHFS")]
+    system: Option<PathBuf>,
+
+    /// Output directory: DIR/k1os.iso, DIR/initramfs.img, DIR/iso/ (default: build/)
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+pub fn exec(args: Args) -> Result<()> {
+    let start = Instant::now();
+    let opts = Options {
+        profile: args.profile,
+        kernel_source: args.kernel_source,
+        out: args.out.unwrap_or_else(paths::build_dir),
+        system: args.system,
+    };
+    let built = iso::build(&opts)?;
+    let width = built
+        .artefacts
+        .iter()
+        .map(|a| a.what.len())
+        .max()
+        .unwrap_or(0);
+    println!();
+    for a in &built.artefacts {
+        println!(
+            "{:<width$}  {:>10}  {}",
+            a.what,
+            ui::human_size(a.size),
+            a.path.display()
+        );
+    }
+    println!();
+    println!(
+        "{} {} in {:.1} s (SOURCE_DATE_EPOCH={}, kernel profile {})",
+        built.iso.display(),
+        if built.rebuilt { "built" } else { "up to date" },
+        start.elapsed().as_secs_f64(),
+        built.epoch,
+        opts.profile
+    );
+    println!("boot it: host-tools qemu [--uefi] [--usb] [--persist] [--ram-mode]");
+    Ok(())
+}

@@ -1,0 +1,463 @@
+//! `host-tools make-persist`: the persistent data filesystem stage 1 looks
+//! for — ext4 labelled `K1OS-DATA` (DESIGN.md, "Data partition") — as an image
+//! file for QEMU (`build/persist.img`, raw or qcow2) or on a real device (a
+//! USB stick, a disk or a partition).
+//!
+//! Files: refused when the file exists, unless `--force`; made under a
+//! temporary name and renamed, so a failure never leaves half an image.
+//!
+//! Block devices: refused when the device, one of its partitions or a holder
+//! (device mapper, RAID) is in use — mounted (`/proc/self/mountinfo`, by
+//! device number, so symlinks and other names don't fool it) or a swap
+//! area; otherwise what is on it is shown (`lsblk`) and the user must type
+//! `yes` (`--yes` skips the question). Then `wipefs -a` (so no old partition
+//! table or filesystem signature survives to confuse a probe) and `mkfs.ext4`
+//! over the whole device.
+//!
+//! Stage 1 creates `/upper` and `/work` on first use; the filesystem is made empty.
+use anyhow::{Context, Result, bail, ensure};
+use std::fs;
+use std::io::{BufRead, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use k1os_contract::contract;
+
+use crate::run::Cmd;
+use crate::{paths, ui};
+
+/// The size of a new image unless `--size` says otherwise.
+pub const DEFAULT_SIZE: &str = "2G";
+/// Smaller than this, ext4 with a journal is not worth it.
+pub const MIN_SIZE: u64 = 16 * 1024 * 1024;
+
+/// The image format of a data image file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImageFormat {
+    /// A plain (sparse) disk image: QEMU, `dd` to a device, loop mounts
+    Raw,
+    /// QEMU's copy-on-write format (made with `qemu-img convert`)
+    Qcow2,
+}
+
+/// `build/persist.img` (raw) or `build/persist.qcow2`.
+pub fn default_path(format: ImageFormat) -> PathBuf {
+    paths::build_dir().join(match format {
+        ImageFormat::Raw => "persist.img",
+        ImageFormat::Qcow2 => "persist.qcow2",
+    })
+}
+
+/// The data filesystem's label.
+pub fn label() -> &'static str {
+    std::str::from_utf8(contract::DATA_LABEL).expect("the data label is ASCII")
+}
+
+/// What to make.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// An image file, or a block device (`/dev/sdX`, `/dev/sdX2`).
+    pub target: PathBuf,
+    /// `2G`, `512M`; `None` = [`DEFAULT_SIZE`] for a file, the whole device for a device.
+    pub size: Option<String>,
+    pub format: ImageFormat,
+    /// Replace an existing image file.
+    pub force: bool,
+    /// Don't ask before erasing a block device.
+    pub yes: bool,
+}
+
+/// Makes the data filesystem on `opts.target`.
+pub fn make(opts: &Options) -> Result<()> {
+    match fs::metadata(&opts.target) {
+        Ok(meta) if meta.file_type().is_block_device() => make_on_device(opts, meta.rdev()),
+        Ok(meta) if !meta.is_file() => bail!(
+            "{} exists and is neither a regular file nor a block device",
+            opts.target.display()
+        ),
+        Ok(_) if !opts.force => bail!(
+            "{} already exists: pass --force to replace it (everything stored in it is lost)",
+            opts.target.display()
+        ),
+        _ if opts.target.starts_with("/dev") => bail!(
+            "{} is not a block device (or does not exist): list the devices with `lsblk`",
+            opts.target.display()
+        ),
+        _ => make_image(opts),
+    }
+}
+
+/// `2G`, `512M`, `64MiB`, `1048576`: binary units, whole numbers.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let digits = t.chars().take_while(|c| c.is_ascii_digit()).count();
+    let (number, unit) = t.split_at(digits);
+    let n: u64 = number
+        .parse()
+        .with_context(|| format!("size `{text}`: expected a number like 2G or 512M"))?;
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => bail!("size `{text}`: unknown unit `{unit}` (use K, M, G or T)"),
+    };
+    n.checked_mul(1 << shift)
+        .with_context(|| format!("size `{text}` is too large"))
+}
+
+fn make_image(opts: &Options) -> Result<()> {
+    let size = parse_size(opts.size.as_deref().unwrap_or(DEFAULT_SIZE))?;
+    ensure!(
+        size >= MIN_SIZE,
+        "a data image needs at least {}",
+        ui::human_size(MIN_SIZE)
+    );
+    let target = &opts.target;
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let step = ui::Step::start(format!(
+        "ext4 labelled {} in {} ({}, {:?})",
+        label(),
+        target.display(),
+        ui::human_size(size),
+        opts.format
+    ));
+    let raw = sibling(target, "raw.partial");
+    let result = (|| -> Result<()> {
+        let _ = fs::remove_file(&raw);
+        let file = fs::File::create(&raw).with_context(|| format!("creating {}", raw.display()))?;
+        file.set_len(size)
+            .with_context(|| format!("sizing {}", raw.display()))?;
+        drop(file);
+        mkfs(&raw)?;
+        let partial = sibling(target, "partial");
+        match opts.format {
+            ImageFormat::Raw => fs::rename(&raw, &partial)?,
+            ImageFormat::Qcow2 => {
+                Cmd::new("qemu-img")
+                    .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+                    .arg(&raw)
+                    .arg(&partial)
+                    .run()?;
+                fs::remove_file(&raw)?;
+            }
+        }
+        fs::rename(&partial, target)
+            .with_context(|| format!("renaming {} to {}", partial.display(), target.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&raw);
+        let _ = fs::remove_file(sibling(target, "partial"));
+    }
+    result?;
+    let used = fs::metadata(target).map(|m| m.blocks() * 512).unwrap_or(0);
+    step.done(&format!("done ({} on the host disk)", ui::human_size(used)));
+    Ok(())
+}
+
+fn mkfs(target: &Path) -> Result<()> {
+    // -m 0: no blocks reserved for root, it is all user data; -F: a file, or
+    // a device the user confirmed.
+    Cmd::new("mkfs.ext4")
+        .args(["-q", "-F", "-m", "0", "-L", label()])
+        .arg(target)
+        .run()
+        .with_context(|| format!("making the ext4 filesystem on {}", target.display()))
+}
+
+fn make_on_device(opts: &Options, rdev: u64) -> Result<()> {
+    let dev = &opts.target;
+    ensure!(
+        opts.size.is_none(),
+        "--size does not apply to a block device: the filesystem fills {}",
+        dev.display()
+    );
+    ensure!(
+        opts.format == ImageFormat::Raw,
+        "--format qcow2 is for image files, not for the block device {}",
+        dev.display()
+    );
+    let device =
+        Device::from_rdev(rdev).with_context(|| format!("identifying {}", dev.display()))?;
+    let usage = device.usage()?;
+    if !usage.is_empty() {
+        bail!(
+            "{} ({}) is in use, refusing to touch it:\n  - {}\nunmount it (and its partitions) first",
+            dev.display(),
+            device.name,
+            usage.join("\n  - ")
+        );
+    }
+    ui::step(&format!("{} ({}) holds:", dev.display(), device.name));
+    match Cmd::new("lsblk")
+        .args(["-o", "NAME,SIZE,TYPE,FSTYPE,LABEL,MODEL"])
+        .arg(dev)
+        .read()
+    {
+        Ok(listing) => eprint!("{listing}"),
+        Err(_) => eprintln!("    {} bytes", device.size_bytes()),
+    }
+    if !opts.yes
+        && !confirm(&format!(
+            "Erase everything on {} and make an ext4 labelled {}?",
+            dev.display(),
+            label()
+        ))?
+    {
+        bail!("nothing done: {} was left as it was", dev.display());
+    }
+    let step = ui::Step::start(format!("ext4 labelled {} on {}", label(), dev.display()));
+    Cmd::new("wipefs").arg("-a").arg(dev).run()?;
+    mkfs(dev)?;
+    Cmd::new("sync").run()?;
+    step.done("done");
+    Ok(())
+}
+
+/// Asks on the terminal; only `yes` agrees.
+fn confirm(question: &str) -> Result<bool> {
+    eprint!("{question} Type `yes` to continue: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+/// A block device as the kernel knows it.
+#[derive(Clone, Debug)]
+pub struct Device {
+    /// `sdb`, `sdb1`, `nvme0n1p2`.
+    pub name: String,
+    pub major: u32,
+    pub minor: u32,
+    /// `/sys/class/block/<name>`.
+    pub sys: PathBuf,
+}
+
+/// glibc's `major()`/`minor()` of a `dev_t`.
+pub fn split_dev(rdev: u64) -> (u32, u32) {
+    let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+    let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
+    (major as u32, minor as u32)
+}
+
+impl Device {
+    pub fn from_rdev(rdev: u64) -> Result<Device> {
+        let (major, minor) = split_dev(rdev);
+        let link = PathBuf::from(format!("/sys/dev/block/{major}:{minor}"));
+        let sys =
+            fs::canonicalize(&link).with_context(|| format!("resolving {}", link.display()))?;
+        let name = sys
+            .file_name()
+            .context("a sysfs device has a name")?
+            .to_string_lossy()
+            .into_owned();
+        Ok(Device {
+            name,
+            major,
+            minor,
+            sys,
+        })
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        fs::read_to_string(self.sys.join("size"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            * 512
+    }
+
+    /// The device and, for a disk, its partitions: `(name, "MAJ:MIN")`.
+    fn with_partitions(&self) -> Vec<(String, String)> {
+        let mut all = vec![(self.name.clone(), format!("{}:{}", self.major, self.minor))];
+        if let Ok(entries) = fs::read_dir(&self.sys) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.join("partition").is_file()
+                    && let Ok(dev) = fs::read_to_string(path.join("dev"))
+                {
+                    all.push((
+                        entry.file_name().to_string_lossy().into_owned(),
+                        dev.trim().to_string(),
+                    ));
+                }
+            }
+        }
+        all
+    }
+
+    /// Why the device cannot be erased now: mounts, swap, holders. Empty = free.
+    pub fn usage(&self) -> Result<Vec<String>> {
+        let mountinfo =
+            fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+        let mounts = parse_mountinfo(&mountinfo);
+        let swaps = fs::read_to_string("/proc/swaps").unwrap_or_default();
+        let mut usage = Vec::new();
+        for (name, dev) in self.with_partitions() {
+            for (mdev, mount_point) in &mounts {
+                if *mdev == dev {
+                    usage.push(format!("{name} is mounted on {mount_point}"));
+                }
+            }
+            for line in swaps.lines().skip(1) {
+                let Some(path) = line.split_whitespace().next() else {
+                    continue;
+                };
+                if let Ok(meta) = fs::metadata(path)
+                    && meta.file_type().is_block_device()
+                    && {
+                        let (a, b) = split_dev(meta.rdev());
+                        format!("{a}:{b}")
+                    } == dev
+                {
+                    usage.push(format!("{name} is a swap area in use ({path})"));
+                }
+            }
+            let holders = Path::new("/sys/class/block").join(&name).join("holders");
+            if let Ok(entries) = fs::read_dir(&holders) {
+                for holder in entries.flatten() {
+                    usage.push(format!(
+                        "{name} is held by {}",
+                        holder.file_name().to_string_lossy()
+                    ));
+                }
+            }
+        }
+        Ok(usage)
+    }
+}
+
+/// `(MAJ:MIN, mount point)` of every mount in a mountinfo text (octal
+/// escapes in the mount point left as they are).
+pub fn parse_mountinfo(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let dev = fields.nth(2)?;
+            let _root = fields.next()?;
+            let mount_point = fields.next()?;
+            Some((dev.to_string(), mount_point.to_string()))
+        })
+        .collect()
+}
+
+/// `dir/name.ext` → `dir/.name.ext.<suffix>`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.{suffix}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("2G").unwrap(), 2 << 30);
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1k").unwrap(), 1024);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        for bad in ["", "G", "2X", "1.5G", "-1M", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mountinfo_lines() {
+        let text = "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+                    30 22 8:17 / /media/my\\040stick rw - vfat /dev/sdb1 rw\n";
+        assert_eq!(
+            parse_mountinfo(text),
+            vec![
+                ("254:0".into(), "/".into()),
+                ("8:17".into(), "/media/my\\040stick".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn dev_t_halves() {
+        assert_eq!(split_dev(0x0811), (8, 17));
+        assert_eq!(split_dev((259 << 8) | 3), (259, 3));
+        // Large minors use the high bits (major 8, minor 256).
+        assert_eq!(split_dev(0x0010_0800), (8, 256));
+    }
+
+    fn label_of(path: &Path) -> Vec<u8> {
+        let data = fs::read(path).unwrap();
+        let probe =
+            k1os_contract::probe::probe(&data[..64 * 1024]).expect("a recognised filesystem");
+        probe.label().to_vec()
+    }
+
+    #[test]
+    fn image_file_is_ext4_labelled_and_never_overwritten_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub/persist.img");
+        let opts = Options {
+            target: target.clone(),
+            size: Some("32M".into()),
+            format: ImageFormat::Raw,
+            force: false,
+            yes: false,
+        };
+        make(&opts).unwrap();
+        assert_eq!(fs::metadata(&target).unwrap().len(), 32 << 20);
+        assert_eq!(label_of(&target), contract::DATA_LABEL);
+        let before = fs::read(&target).unwrap();
+        let err = make(&opts).unwrap_err().to_string();
+        assert!(
+            err.contains("already exists") && err.contains("--force"),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read(&target).unwrap(),
+            before,
+            "untouched without --force"
+        );
+        make(&Options {
+            force: true,
+            size: Some("16M".into()),
+            ..opts.clone()
+        })
+        .unwrap();
+        assert_eq!(fs::metadata(&target).unwrap().len(), 16 << 20);
+        let leftovers: Vec<_> = fs::read_dir(target.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("persist.img")]);
+        let err = make(&Options {
+            size: Some("1M".into()),
+            target: dir.path().join("tiny.img"),
+            ..opts
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("at least"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_dev_path_is_not_created_as_a_file() {
+        let opts = Options {
+            target: "/dev/k1os-no-such-disk".into(),
+            size: None,
+            format: ImageFormat::Raw,
+            force: false,
+            yes: true,
+        };
+        let err = make(&opts).unwrap_err().to_string();
+        assert!(err.contains("not a block device"), "{err}");
+        assert!(!Path::new("/dev/k1os-no-such-disk").exists());
+    }
+}
