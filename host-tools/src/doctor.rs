@@ -43,7 +43,7 @@ pub const PROGRAMS: &[(&str, &str)] = &[
 pub const FILES: &[(&str, &str)] = &[
     ("/usr/src/linux-source-6.1.tar.xz", "linux-source-6.1"),
     ("/usr/lib/grub/i386-pc/boot_hybrid.img", "grub-pc-bin"),
-    ("/usr/lib/grub/i386-pc/eltorito.img", "grub-pc-bin"),
+    ("/usr/lib/grub/i386-pc/cdboot.img", "grub-pc-bin"),
     ("/usr/lib/grub/x86_64-efi/linux.mod", "grub-efi-amd64-bin"),
     ("/usr/share/ovmf/OVMF.fd", "ovmf"),
     ("/usr/include/libelf.h", "libelf-dev"),
