@@ -38,7 +38,7 @@ use k1os_contract::contract::{self, key};
 use crate::initramfs::{self, Compression};
 use crate::kernel::{self, Profile};
 use crate::run::{self, Cmd};
-use crate::{paths, rootfs, ui};
+use crate::{notices, paths, rootfs, ui};
 
 pub mod stamp;
 pub mod vm;
@@ -50,6 +50,9 @@ use stamp::{Inputs, Stamp, clamp_mtimes, file_size, set_mtime, write_if_changed}
 pub const ISO_NAME: &str = "k1os.iso";
 /// Paths inside the ISO (DESIGN.md, "Boot media").
 pub const KERNEL_PATH: &str = "/boot/vmlinuz";
+/// The root image's third-party notices, repeated at the root of the media so
+/// they can be read without booting.
+pub const NOTICES_PATH: &str = "/THIRD-PARTY-NOTICES";
 pub const INITRD_PATH: &str = "/boot/initramfs.img";
 pub const GRUB_DIR: &str = "/boot/grub";
 pub const GRUB_CFG_PATH: &str = "/boot/grub/grub.cfg";
@@ -352,6 +355,9 @@ pub fn build(opts: &Options) -> Result<Built> {
     write_if_changed(&cfg, grub_cfg()?.as_bytes())?;
     step.done("done");
 
+    let notices = work.join("THIRD-PARTY-NOTICES");
+    extract_notices(&system, &notices)?;
+
     let iso = iso_path(&opts.out);
     let inputs = IsoInputs {
         kernel: &kernel.bzimage,
@@ -360,6 +366,7 @@ pub fn build(opts: &Options) -> Result<Built> {
         grub_cfg: &cfg,
         bios_image: &grub.bios,
         esp: &grub.esp,
+        notices: &notices,
     };
     let rebuilt = assemble(&inputs, &work, &iso, epoch)?;
 
@@ -485,6 +492,24 @@ pub fn root_filesystem(opts: &Options) -> Result<PathBuf> {
     Ok(built.image)
 }
 
+/// Copies `THIRD-PARTY-NOTICES` out of the root image (where `host-tools
+/// rootfs` writes it) to `to`, for the root of the media.
+fn extract_notices(system: &Path, to: &Path) -> Result<()> {
+    let text = Cmd::new("unsquashfs")
+        .arg("-cat")
+        .arg(system)
+        .arg(notices::NOTICES_PATH)
+        .read()
+        .with_context(|| {
+            format!(
+                "{} has no /{} (images made by `host-tools rootfs` have it)",
+                system.display(),
+                notices::NOTICES_PATH
+            )
+        })?;
+    write_if_changed(to, text.as_bytes())
+}
+
 /// The GRUB images of a build.
 pub struct GrubImages {
     /// `bios.img`: i386-pc El Torito (cdboot.img + core).
@@ -606,6 +631,7 @@ struct IsoInputs<'a> {
     grub_cfg: &'a Path,
     bios_image: &'a Path,
     esp: &'a Path,
+    notices: &'a Path,
 }
 
 /// Stages the tree, clamps its mtimes and runs `xorriso`, unless the stamp
@@ -623,6 +649,7 @@ fn assemble(inputs: &IsoInputs, work: &Path, iso: &Path, epoch: u32) -> Result<b
     key.file(GRUB_CFG_PATH, inputs.grub_cfg)?;
     key.file(BIOS_IMAGE_PATH, inputs.bios_image)?;
     key.file("ESP", inputs.esp)?;
+    key.file(NOTICES_PATH, inputs.notices)?;
     key.file("MBR", Path::new(BOOT_HYBRID_IMG))?;
     let stamp = Stamp::new(work, "iso", &key);
     if stamp.is_fresh(&[iso]) {
@@ -641,6 +668,7 @@ fn assemble(inputs: &IsoInputs, work: &Path, iso: &Path, epoch: u32) -> Result<b
         (GRUB_CFG_PATH, inputs.grub_cfg),
         (BIOS_IMAGE_PATH, inputs.bios_image),
         (image, inputs.system),
+        (NOTICES_PATH, inputs.notices),
     ] {
         let to = root.join(dest.trim_start_matches('/'));
         fs::create_dir_all(to.parent().expect("staged files are in a directory"))

@@ -5,10 +5,7 @@
 //! USB stick is). Each boot waits for `k1os: stage 2 ready`, then for a shell
 //! that answers on the console, and drives it like a user.
 //!
-//! Until `host-tools rootfs` (issue 3) is wired into `host_tools::iso`, the
-//! ISO's root filesystem is the stand-in of `host_tools::iso::standin` (the
-//! same marker, a busybox shell on the console), so these tests exercise the
-//! ISO, GRUB and stage 1 either way.
+//! The ISO's root filesystem is the real one (`host-tools rootfs`).
 //!
 //! Also: the ISO's layout, two builds into different directories are
 //! byte-identical, a rebuild with nothing changed rebuilds nothing, and bad
@@ -388,6 +385,7 @@ fn iso_layout_follows_the_contract() {
         iso::INITRD_PATH,
         iso::GRUB_CFG_PATH,
         iso::BIOS_IMAGE_PATH,
+        iso::NOTICES_PATH,
         image,
     ] {
         assert!(
