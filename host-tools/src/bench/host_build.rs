@@ -1,21 +1,29 @@
 //! Host build timings: a cold build, a rebuild with nothing changed, and a
 //! rebuild after a change to `init-nostd` only (its `main.rs` touched).
 //!
-//! "Cold" here: an empty output directory (`--out`) and an empty Cargo target
-//! directory (`CARGO_TARGET_DIR`), so stage 1 and its crates compile from
-//! scratch; the kernel and package caches (`K1OS_CACHE`) are kept, as a
-//! developer's machine has them. What is built is `host-tools iso --profile
-//! qemu` when this host-tools has the `iso` subcommand, else `host-tools
-//! initramfs` (and the report says which). Everything goes to
-//! `build/bench/host-build/`, except that the kernel step of `host-tools iso`
-//! refreshes `build/kernel/` from the cache as it always does.
+//! They run in a **snapshot of the checkout** (`build/bench/host-build/src/`:
+//! every file `git ls-files` lists, tracked or untracked-but-not-ignored, as
+//! it is now), so that other work in the checkout cannot turn "nothing
+//! changed" into a rebuild, and the checkout's `build/` and `target/` are not
+//! touched. Each build is `cargo run --locked -p host-tools -- <command>`
+//! there, as `make iso` does, with its own `CARGO_TARGET_DIR`:
+//!
+//! - **cold**: a fresh snapshot and an empty target directory, so host-tools,
+//!   stage 1 and their crates compile from scratch, as in a fresh clone; the
+//!   kernel and package caches (`K1OS_CACHE`) are kept;
+//! - **no change**: the same command again;
+//! - **touched**: after setting the snapshot's `init-nostd/src/main.rs`
+//!   modification time to now.
+//!
+//! The command is `iso --profile qemu` when this host-tools has the `iso`
+//! subcommand, else `initramfs` (and the report says which).
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::run::Cmd;
-use crate::{paths, ui};
+use crate::{initramfs, paths, ui};
 
 /// The file "a change to init-nostd only" touches (its mtime, not its content).
 pub const TOUCHED: &str = "init-nostd/src/main.rs";
@@ -23,7 +31,7 @@ pub const TOUCHED: &str = "init-nostd/src/main.rs";
 /// What was timed.
 #[derive(Clone, Debug)]
 pub struct HostBuild {
-    /// The command line (without `--out`).
+    /// The command line, as run in the snapshot.
     pub command: String,
     pub cold: Duration,
     pub no_change: Duration,
@@ -48,103 +56,93 @@ fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 100.0).round() / 100.0
 }
 
-/// Times the three builds with the `host-tools` binary `exe`, working in `dir`
-/// (emptied first).
+/// Times the three builds in `dir` (emptied first). `exe` is this host-tools,
+/// asked whether it has the `iso` subcommand.
 pub fn measure(exe: &Path, dir: &Path) -> Result<HostBuild> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let src = dir.join("src");
+    let target = dir.join("target");
+    let step = ui::Step::start("bench: host build, snapshot of the checkout");
+    let files = snapshot(&paths::repo_root(), &src)?;
+    step.done(&format!("{files} files in {}", src.display()));
+
     let exe_str = exe.to_str().context("the host-tools path is not UTF-8")?;
     let has_iso = Cmd::new(exe_str).args(["iso", "--help"]).run().is_ok();
-    let out = dir.join("out");
-    let target = dir.join("target");
-    let args: Vec<String> = if has_iso {
-        vec!["iso".into(), "--profile".into(), "qemu".into()]
+    let args: &[&str] = if has_iso {
+        &["iso", "--profile", "qemu"]
     } else {
-        vec!["initramfs".into()]
+        &["initramfs"]
     };
-    let command = format!("host-tools {}", args.join(" "));
-    let note = if has_iso {
-        "cold = empty --out and CARGO_TARGET_DIR; kernel and package caches kept".to_string()
-    } else {
-        "host-tools has no `iso` subcommand yet: timed `host-tools initramfs` instead; \
-         cold = empty --out and CARGO_TARGET_DIR"
-            .to_string()
-    };
+    let command = format!("cargo run --locked -p host-tools -- {}", args.join(" "));
+    let mut note = "in a snapshot of the checkout; cold = fresh snapshot and empty \
+                    CARGO_TARGET_DIR (host-tools itself compiles too), kernel and package caches kept"
+        .to_string();
+    if !has_iso {
+        note += "; host-tools has no `iso` subcommand yet: timed `initramfs` instead";
+    }
+    let epoch = initramfs::source_date_epoch()?.to_string();
     let build = |name: &str| -> Result<Duration> {
         let step = ui::Step::start(format!("bench: host build, {name}: {command}"));
         let start = Instant::now();
-        Cmd::new(exe_str)
-            .args(&args)
-            .arg("--out")
-            .arg(&out)
+        Cmd::new("cargo")
+            .args(["run", "--quiet", "--locked", "-p", "host-tools", "--"])
+            .args(args)
             .env("CARGO_TARGET_DIR", &target)
-            .dir(paths::repo_root())
+            .env("SOURCE_DATE_EPOCH", &epoch)
+            .dir(&src)
             .run_logged(&dir.join(format!("{name}.log")))?;
         let took = start.elapsed();
         step.done("done");
         Ok(took)
     };
-    // This checkout may be shared: a commit or an edit by someone else during
-    // a "nothing changed" build makes it a rebuild (once, a kernel rebuild of
-    // 12 minutes). Such a build is repeated, up to ATTEMPTS times.
     let cold = build("cold")?;
-    let mut notes = vec![note];
-    let mut before = fingerprint()?;
-    let mut no_change = Duration::ZERO;
-    for attempt in 1..=ATTEMPTS {
-        no_change = build(&format!("no-change-{attempt}"))?;
-        let after = fingerprint()?;
-        if after == before {
-            break;
-        }
-        notes.push(format!(
-            "the checkout changed during no-change build {attempt} (someone else's commit or edit)"
-        ));
-        before = after;
-    }
-    let mut touched = Duration::ZERO;
-    for attempt in 1..=ATTEMPTS {
-        touch(&paths::repo_root().join(TOUCHED))?;
-        touched = build(&format!("touched-{attempt}"))?;
-        let after = fingerprint()?;
-        if after == before {
-            break;
-        }
-        notes.push(format!(
-            "the checkout changed during touched build {attempt} (someone else's commit or edit)"
-        ));
-        before = after;
-    }
+    let no_change = build("no-change")?;
+    touch(&src.join(TOUCHED))?;
+    let touched = build("touched")?;
     Ok(HostBuild {
         command,
         cold,
         no_change,
         touched,
-        note: notes.join("; "),
+        note,
     })
 }
 
-/// How many times a rebuild is tried while the checkout keeps changing.
-const ATTEMPTS: usize = 3;
-
-/// The checkout's state: HEAD and the uncommitted changes to tracked files.
-fn fingerprint() -> Result<String> {
-    use sha2::Digest;
-    let root = paths::repo_root();
-    let root = root.to_str().context("the checkout path is not UTF-8")?;
-    let head = Cmd::new("git")
-        .args(["-C", root, "rev-parse", "HEAD"])
+/// Copies the files of the checkout `root` that git knows or would know
+/// (tracked, or untracked and not ignored) into `to`; returns how many.
+pub fn snapshot(root: &Path, to: &Path) -> Result<usize> {
+    let root_str = root.to_str().context("the checkout path is not UTF-8")?;
+    let list = Cmd::new("git")
+        .args(["-C", root_str, "ls-files", "-z", "--cached", "--others"])
+        .arg("--exclude-standard")
         .read()?;
-    let diff = Cmd::new("git")
-        .args(["-C", root, "diff", "--no-ext-diff", "HEAD"])
-        .read()?;
-    Ok(format!(
-        "{}-{:x}",
-        head.trim(),
-        sha2::Sha256::digest(diff.as_bytes())
-    ))
+    let mut n = 0;
+    for rel in list.split('\0').filter(|s| !s.is_empty()) {
+        let from = root.join(rel);
+        // Deleted but still tracked: not part of the working tree.
+        let Ok(meta) = std::fs::symlink_metadata(&from) else {
+            continue;
+        };
+        let dest = to.join(rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&from)?;
+            std::os::unix::fs::symlink(&target, &dest)
+                .with_context(|| format!("linking {}", dest.display()))?;
+        } else if meta.is_file() {
+            std::fs::copy(&from, &dest)
+                .with_context(|| format!("copying {} to {}", from.display(), dest.display()))?;
+        } else {
+            continue;
+        }
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Sets `path`'s modification time to now, leaving its content alone.
@@ -160,4 +158,39 @@ fn touch(path: &Path) -> Result<()> {
 /// Where the timings' builds go: `build/bench/host-build/`.
 pub fn work_dir(bench_dir: &Path) -> PathBuf {
     bench_dir.join("host-build")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_copies_what_git_lists() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(repo.join("src")).unwrap();
+        let git = |args: &[&str]| {
+            Cmd::new("git")
+                .args(["-C", repo.to_str().unwrap()])
+                .args(args)
+                .run()
+                .unwrap()
+        };
+        git(&["init", "-q"]);
+        std::fs::write(repo.join(".gitignore"), "/ignored\n").unwrap();
+        std::fs::write(repo.join("src/tracked.rs"), "a").unwrap();
+        std::fs::write(repo.join("gone.rs"), "b").unwrap();
+        git(&["add", "."]);
+        std::fs::remove_file(repo.join("gone.rs")).unwrap();
+        std::fs::write(repo.join("untracked.rs"), "c").unwrap();
+        std::fs::write(repo.join("ignored"), "d").unwrap();
+        let to = tmp.path().join("copy");
+        assert_eq!(snapshot(&repo, &to).unwrap(), 3);
+        assert_eq!(
+            std::fs::read_to_string(to.join("src/tracked.rs")).unwrap(),
+            "a"
+        );
+        assert!(to.join("untracked.rs").is_file() && to.join(".gitignore").is_file());
+        assert!(!to.join("ignored").exists() && !to.join("gone.rs").exists());
+    }
 }
