@@ -126,7 +126,6 @@ impl Devices {
 
 /// Block devices that never hold boot media or data: loop devices (the image
 /// is attached to one of ours) and RAM disks.
-#[inline(never)]
 fn is_virtual(name: &[u8]) -> bool {
     name.starts_with(b"loop") || name.starts_with(b"ram") || name.starts_with(b"zram")
 }
@@ -177,7 +176,6 @@ fn examine(sys_block: &OwnedFd, name: &CStr) -> Option<Device> {
 }
 
 /// A partition's disk: `/sys/class/block/sda1` links to `…/block/sda/sda1`.
-#[inline(never)]
 fn parent_of(sys_block: BorrowedFd<'_>, name: &CStr) -> Option<Name> {
     let mut link = [0u8; 256];
     let n = rustix::fs::readlinkat_raw(sys_block, name, &mut link[..]).ok()?;

@@ -40,6 +40,7 @@ pub fn start_clock() {
 }
 
 /// Microseconds since [`start_clock`].
+#[inline(never)]
 pub fn elapsed_us() -> u64 {
     sys::monotonic_us().saturating_sub(START_US.load(Relaxed))
 }

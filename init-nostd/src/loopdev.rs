@@ -3,13 +3,13 @@
 use core::ffi::CStr;
 use linux_raw_sys::loop_device as lo;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::OFlags;
 use rustix::io::Errno;
 use ufmt::uwrite;
 
 use crate::error::{Context, Error, Result};
-use crate::sys;
 use crate::text::{Buf, PATH_MAX, Text};
+use crate::{mounts, sys};
 
 const STEP: &str = "attach the image to a loop device";
 const CONTROL: &[u8] = b"/dev/loop-control";
@@ -24,25 +24,18 @@ const ATTEMPTS: u32 = 8;
 /// `LOOP_CTL_GET_FREE` + `LOOP_CONFIGURE` (kernel ≥ 5.8, one atomic call), with
 /// the older `LOOP_SET_FD` + `LOOP_SET_STATUS64` when the kernel says `EINVAL`.
 // Out of line (here and below): measured smaller in stage 1.
-#[inline(never)]
 pub fn attach<'a>(
     image: BorrowedFd<'_>,
     buf: &'a mut Buf<PATH_MAX>,
 ) -> Result<(&'a CStr, OwnedFd)> {
-    let control = rustix::fs::open(
-        c"/dev/loop-control",
-        OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .step(STEP, CONTROL)?;
+    let control = mounts::open(STEP, c"/dev/loop-control", OFlags::RDWR, 0)?;
     let mut last = Errno::BUSY;
     for _ in 0..ATTEMPTS {
         // SAFETY: LOOP_CTL_GET_FREE takes no argument; the free index is the result.
         let index =
             unsafe { sys::ioctl(control.as_fd(), lo::LOOP_CTL_GET_FREE, 0) }.step(STEP, CONTROL)?;
         let node = node(buf, index)?;
-        let device = rustix::fs::open(node, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .step(STEP, node.to_bytes())?;
+        let device = mounts::open(STEP, node, OFlags::RDONLY, 0)?;
         match configure(device.as_fd(), image) {
             // `node` borrows `buf` only within one turn of the loop: make it again.
             Ok(()) => return Ok((self::node(buf, index)?, device)),

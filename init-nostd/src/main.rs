@@ -199,7 +199,7 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
             "image copied to RAM, boot media released"
         );
     }
-    let image = mounts::open_read("open the image", image_path)?;
+    let image = mounts::open("open the image", image_path, OFlags::RDONLY, 0)?;
     let mut loop_buf = text::buf();
     let (loop_device, loop_fd) = loopdev::attach(image.as_fd(), &mut loop_buf)?;
     drop(image);
@@ -473,7 +473,7 @@ fn mount_overlay(upper: &Upper) -> Result<()> {
 /// `/run/k1os/toram` and releases the media. Returns the copy's path.
 fn copy_to_ram(image: &CStr) -> Result<&'static CStr> {
     const STEP: &str = "copy the image to RAM";
-    let source = mounts::open_read(STEP, image)?;
+    let source = mounts::open(STEP, image, OFlags::RDONLY, 0)?;
     let size = rustix::fs::fstat(&source)
         .step(STEP, image.to_bytes())?
         .st_size as u64;
@@ -489,12 +489,12 @@ fn copy_to_ram(image: &CStr) -> Result<&'static CStr> {
     let options = options.into_c_str().step(STEP, image.to_bytes())?;
     mounts::mount_tmpfs(STEP, cstr::RUN_TORAM, options)?;
     let copy = TORAM_IMAGE;
-    let target = rustix::fs::open(
+    let target = mounts::open(
+        STEP,
         copy,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-        FileMode::from_raw_mode(0o444),
-    )
-    .step(STEP, copy.to_bytes())?;
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
+        0o444,
+    )?;
     let mut buf = [0u8; 64 * 1024];
     loop {
         let n = rustix::io::read(&source, &mut buf).step(STEP, image.to_bytes())?;
@@ -556,12 +556,12 @@ impl Record {
             let _ = uwrite!(text, "time_us.{}={}\n", name, us);
         }
         let path = cstr::RUN_BOOT_FILE;
-        let file = rustix::fs::open(
+        let file = mounts::open(
+            STEP,
             path,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
-            FileMode::from_raw_mode(0o644),
-        )
-        .step(STEP, path.to_bytes())?;
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC,
+            0o644,
+        )?;
         rustix::io::write(&file, text.bytes())
             .step(STEP, path.to_bytes())
             .map(drop)

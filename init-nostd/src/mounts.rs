@@ -105,7 +105,6 @@ pub fn mount_tmpfs(step: &'static str, target: &CStr, options: &CStr) -> Result<
 }
 
 /// `stat` of `path` (symlinks followed).
-#[inline(never)]
 pub fn stat(path: &CStr) -> rustix::io::Result<rustix::fs::Stat> {
     rustix::fs::statat(rustix::fs::CWD, path, AtFlags::empty())
 }
@@ -137,8 +136,14 @@ pub fn exists(path: &CStr) -> bool {
     stat(path).is_ok()
 }
 
-/// Opens a file read-only, for the image.
-pub fn open_read(step: &'static str, path: &CStr) -> Result<rustix::fd::OwnedFd> {
-    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+/// Opens `path` (close-on-exec); a failure names `step` and `path`.
+#[inline(never)]
+pub fn open(
+    step: &'static str,
+    path: &CStr,
+    flags: OFlags,
+    mode: u32,
+) -> Result<rustix::fd::OwnedFd> {
+    rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::from_raw_mode(mode))
         .step(step, path.to_bytes())
 }

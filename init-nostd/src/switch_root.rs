@@ -50,12 +50,7 @@ const STAGE2_ENV: [&CStr; 2] = [c"HOME=/", c"TERM=linux"];
 /// Returns `init` as a C string in `buf`, for [`switch_root`].
 pub fn check_stage2<'a>(init: &[u8], buf: &'a mut Buf<PATH_MAX>) -> Result<&'a CStr> {
     const STEP: &str = "check stage 2 in the new root";
-    let root = rustix::fs::open(
-        cstr::NEW_ROOT,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .step(STEP, cstr::NEW_ROOT.to_bytes())?;
+    let root = mounts::open(STEP, cstr::NEW_ROOT, OFlags::PATH | OFlags::DIRECTORY, 0)?;
     let relative = text::join(buf, &[b".", init]).step(STEP, init)?;
     let file = rustix::fs::openat2(
         root.as_fd(),
@@ -115,12 +110,7 @@ pub fn switch_root(init: &CStr) -> Result<Infallible> {
             "is not the initramfs (ramfs or tmpfs): refusing to delete it",
         ));
     }
-    let root = rustix::fs::open(
-        c"/",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .step(STEP, b"/")?;
+    let root = mounts::open(STEP, c"/", OFlags::RDONLY | OFlags::DIRECTORY, 0)?;
     let root_dev = rustix::fs::fstat(&root).step(STEP, b"/")?.st_dev;
     delete_contents(root.as_fd(), root_dev, 0);
     drop(root);

@@ -73,6 +73,7 @@ pub fn monotonic_us() -> u64 {
 ///
 /// # References
 /// - [`nanosleep(2)`](https://man7.org/linux/man-pages/man2/nanosleep.2.html)
+#[inline(never)]
 pub fn sleep_ms(ms: u32) {
     let ts = g::__kernel_timespec {
         tv_sec: (ms / 1000) as _,

@@ -86,7 +86,6 @@ impl<'a> Text<'a> {
 
     /// The text as a C string (a NUL is appended): `ENAMETOOLONG` when it or
     /// its NUL did not fit, `EINVAL` when it holds a NUL byte.
-    #[inline(never)]
     pub fn into_c_str(self) -> Result<&'a CStr, Errno> {
         if let Some(e) = self.error {
             return Err(e);
