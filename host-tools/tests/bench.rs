@@ -265,6 +265,11 @@ fn results_json_has_every_field() {
     assert_eq!(stage1["n"], 2);
     // Same logs for every variant: every time ratio is 1.
     assert_eq!(json["ratios"]["persist"]["vs_floor"]["stage1"], 1.0);
+    let paired = &json["ratios"]["persist"]["vs_floor"]["stage1_paired_diff_ms"];
+    assert_eq!(
+        (paired["median_ms"].as_f64(), paired["n"].as_u64()),
+        (Some(0.0), Some(2))
+    );
     assert_eq!(
         json["ratios"]["ram"]["vs_reference"]["initramfs_compressed"],
         0.019
@@ -316,6 +321,8 @@ fn failed_boots_keep_every_field_with_markers_null() {
     assert_eq!(v["summary_ms"]["stage1"]["n"], 0);
     assert_eq!(v["failed_boots"], 2);
     assert!(json["ratios"]["persist"]["vs_reference"]["stage1"].is_null());
+    let paired = &json["ratios"]["persist"]["vs_floor"]["stage1_paired_diff_ms"];
+    assert!(paired["median_ms"].is_null() && paired["n"] == 0);
     let problems = report::problems(&r);
     assert_eq!(problems.len(), 3 * (2 + 2 + 3 + 1));
     assert!(problems[0].contains("missing"), "{}", problems[0]);

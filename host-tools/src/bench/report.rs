@@ -119,6 +119,9 @@ pub fn required_fields() -> Vec<String> {
             for r in RATIOS {
                 f.push(format!("/ratios/{scenario}/{against}/{r}"));
             }
+            f.push(format!(
+                "/ratios/{scenario}/{against}/stage1_paired_diff_ms/median_ms"
+            ));
         }
     }
     f
@@ -251,7 +254,56 @@ fn ratios(results: &Results, run: Option<&ScenarioRun>, other: Variant) -> Value
         };
         m.insert(r.to_string(), json!(value.map(round3)));
     }
+    m.insert(
+        "stage1_paired_diff_ms".to_string(),
+        paired_stage1_diff(run, other),
+    );
     Value::Object(m)
+}
+
+/// Round by round (the two booted back to back), init-nostd's stage-1 time
+/// minus `other`'s: median, min and max in ms over the rounds where both
+/// have one. Pairing cancels most of the machine's drift.
+fn paired_stage1_diff(run: Option<&ScenarioRun>, other: Variant) -> Value {
+    let mut diffs: Vec<f64> = match run {
+        Some(r) => match (r.boots.get(&Variant::Nostd), r.boots.get(&other)) {
+            (Some(a), Some(b)) => a
+                .iter()
+                .zip(b)
+                .filter_map(|(a, b)| {
+                    Some(a.timeline.stage1_us()? as f64 - b.timeline.stage1_us()? as f64)
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    if diffs.is_empty() {
+        return json!({ "median_ms": null, "min_ms": null, "max_ms": null, "n": 0 });
+    }
+    diffs.sort_by(f64::total_cmp);
+    let n = diffs.len();
+    let median = if n % 2 == 1 {
+        diffs[n / 2]
+    } else {
+        (diffs[n / 2 - 1] + diffs[n / 2]) / 2.0
+    };
+    json!({
+        "median_ms": stats::ms(median),
+        "min_ms": stats::ms(diffs[0]),
+        "max_ms": stats::ms(diffs[n - 1]),
+        "n": n,
+    })
+}
+
+/// `+38.1 ms (+12.0 … +60.2)` for a paired difference.
+fn diff_cell(v: &Value) -> String {
+    let f = |k: &str| v[k].as_f64();
+    match (f("median_ms"), f("min_ms"), f("max_ms")) {
+        (Some(m), Some(_), Some(_)) if v["n"] == 1 => format!("{m:+.1} ms"),
+        (Some(m), Some(lo), Some(hi)) => format!("{m:+.1} ms ({lo:+.1} … {hi:+.1})"),
+        _ => "missing".to_string(),
+    }
 }
 
 fn round3(x: f64) -> f64 {
@@ -564,6 +616,12 @@ pub fn markdown(results: &Results) -> String {
                 ratio_cell(&r["vs_floor"][key])
             );
         }
+        let _ = writeln!(
+            s,
+            "| stage-1 time, init-nostd − …, round by round | {} | {} |",
+            diff_cell(&r["vs_reference"]["stage1_paired_diff_ms"]),
+            diff_cell(&r["vs_floor"]["stage1_paired_diff_ms"])
+        );
         s.push('\n');
     }
 
