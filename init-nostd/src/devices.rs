@@ -13,7 +13,7 @@ use k1os_contract::choose::{Candidate, Name};
 use k1os_contract::cmdline::Bytes;
 use k1os_contract::probe;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
 use crate::text::{self, Buf, PATH_MAX};
@@ -61,30 +61,29 @@ impl Devices {
         ) else {
             return;
         };
-        let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 2048];
-        let mut entries = RawDir::new(&dir, &mut buf);
         let mut added = false;
-        while let Some(Ok(entry)) = entries.next() {
-            let name = entry.file_name();
+        any_entry(dir.as_fd(), &mut |name, _| {
             let bytes = name.to_bytes();
             if bytes.starts_with(b".")
                 || is_virtual(bytes)
                 || self.list.iter().any(|d| d.name.as_bytes() == bytes)
             {
-                continue;
+                return false;
             }
-            if let Some(device) = examine(&dir, name) {
-                debug!(
-                    "found /dev/{} ({})",
-                    Bytes(bytes),
-                    mounts::fs_name(device.probe.as_ref())
-                );
-                if self.list.push(device).is_err() {
-                    break;
-                }
-                added = true;
+            let Some(device) = examine(&dir, name) else {
+                return false;
+            };
+            debug!(
+                "found /dev/{} ({})",
+                Bytes(bytes),
+                mounts::fs_name(device.probe.as_ref())
+            );
+            if self.list.push(device).is_err() {
+                return true; // full
             }
-        }
+            added = true;
+            false
+        });
         if added {
             self.last_new_us = log::elapsed_us();
         }
@@ -211,13 +210,23 @@ fn usb_storage_present() -> bool {
     ) else {
         return false;
     };
+    // Bound interfaces are named like `1-1:1.0`. (Not `contains`: its
+    // word-at-a-time search is 130 bytes of stage 1.)
+    #[allow(clippy::manual_contains)]
+    any_entry(dir.as_fd(), &mut |name, _| {
+        name.to_bytes().iter().any(|&b| b == b':')
+    })
+}
+
+/// Calls `each` with the name and type of every entry of directory `dir`
+/// until it returns `true`, and then returns `true` too. (One directory walk
+/// for the three places that list one.)
+#[inline(never)]
+pub fn any_entry(dir: BorrowedFd<'_>, each: &mut dyn FnMut(&CStr, FileType) -> bool) -> bool {
     let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 1024];
-    let mut entries = RawDir::new(&dir, &mut buf);
-    // Bound interfaces are named like `1-1:1.0`.
+    let mut entries = RawDir::new(dir, &mut buf);
     while let Some(Ok(entry)) = entries.next() {
-        // Not `contains`: its word-at-a-time search is 130 bytes of stage 1.
-        #[allow(clippy::manual_contains)]
-        if entry.file_name().to_bytes().iter().any(|&b| b == b':') {
+        if each(entry.file_name(), entry.file_type()) {
             return true;
         }
     }

@@ -458,15 +458,15 @@ fn make_upper_dirs(step: &'static str, upper: &Upper) -> Result<()> {
 /// The root: the image below, `upper` above.
 fn mount_overlay(upper: &Upper) -> Result<()> {
     const STEP: &str = "mount the overlay root";
-    mounts::make_dir(STEP, cstr::NEW_ROOT)?;
-    mounts::mount(
+    mounts::mount_at(
+        STEP,
         c"overlay",
         cstr::NEW_ROOT,
         c"overlay",
         MountFlags::empty(),
         Some(upper.overlay),
+        mounts::Named::Data,
     )
-    .step(STEP, upper.overlay.to_bytes())
 }
 
 /// `k1os.toram`: copies the image into a tmpfs of its size at

@@ -12,7 +12,7 @@ use k1os_contract::cmdline::Bytes;
 use k1os_contract::contract::{self, cstr};
 use linux_raw_sys::general::{RAMFS_MAGIC, TMPFS_MAGIC};
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, ResolveFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 
 use crate::error::{Context, Error, Result};
 use crate::text::{self, Buf, PATH_MAX};
@@ -136,22 +136,19 @@ pub fn switch_root(init: &CStr) -> Result<Infallible> {
 /// symlinks and without entering other filesystems (the new root, moved
 /// mounts). Errors are skipped: what cannot be deleted only costs RAM.
 fn delete_contents(dir: BorrowedFd<'_>, dev: u64, depth: u32) {
-    let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 1024];
-    let mut entries = RawDir::new(dir, &mut buf);
-    while let Some(Ok(entry)) = entries.next() {
-        let name = entry.file_name();
-        if name == c"." || name == c".." {
-            continue;
+    crate::devices::any_entry(dir, &mut |name, file_type| {
+        if matches!(name.to_bytes(), b"." | b"..") {
+            return false;
         }
-        if entry.file_type() != FileType::Directory {
+        if file_type != FileType::Directory {
             let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
-            continue;
+            return false;
         }
         let Ok(st) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
-            continue;
+            return false;
         };
         if st.st_dev != dev || depth >= MAX_DEPTH {
-            continue; // a mount point (the new root): not ours to empty
+            return false; // a mount point (the new root): not ours to empty
         }
         let child = rustix::fs::openat(
             dir,
@@ -163,5 +160,6 @@ fn delete_contents(dir: BorrowedFd<'_>, dev: u64, depth: u32) {
             delete_contents(child.as_fd(), dev, depth + 1);
         }
         let _ = rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR);
-    }
+        false
+    });
 }
