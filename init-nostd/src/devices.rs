@@ -92,7 +92,7 @@ impl Devices {
     /// Whether discovery has settled: no new device for a short idle period
     /// (longer while USB storage is attached).
     #[inline(never)]
-    fn settled(&self) -> bool {
+    pub fn settled(&self) -> bool {
         let idle_ms = if usb_storage_present() {
             SETTLE_USB_MS
         } else {

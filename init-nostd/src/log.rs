@@ -6,10 +6,15 @@
 //! the console directly only when the kernel would not print it there — never
 //! twice. `quiet` lowers the console level to 4: info lines then stay in the
 //! kernel log only, warnings and errors still reach the screen.
+//!
+//! Each line opens `/dev/kmsg` anew: the kernel rate-limits every open
+//! `/dev/kmsg` file to 10 lines per 5 s (`printk.devkmsg=ratelimit`, the
+//! default) and silently drops the rest while reporting success — with one
+//! descriptor, a boot with a few warnings would lose its last lines, the
+//! `exec` marker among them.
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 use k1os_contract::contract::LOG_PREFIX;
-use rustix::fd::{BorrowedFd, IntoRawFd};
 use rustix::fs::{Mode, OFlags};
 use ufmt::uwrite;
 
@@ -21,7 +26,10 @@ const LINE_MAX: usize = 480;
 /// Console log level when `/proc/sys/kernel/printk` can't be read (kernel default).
 const DEFAULT_CONSOLE_LEVEL: i32 = 7;
 
-static KMSG_FD: AtomicI32 = AtomicI32::new(-1);
+static KMSG_READY: AtomicBool = AtomicBool::new(false);
+/// Between moving `/dev` into the new root and the `chroot`, `/dev/kmsg` is
+/// below `/newroot` (`contract::cstr::NEW_ROOT`).
+static KMSG_UNDER_NEW_ROOT: AtomicBool = AtomicBool::new(false);
 static CONSOLE_LEVEL: AtomicI32 = AtomicI32::new(DEFAULT_CONSOLE_LEVEL);
 static DEBUG: AtomicBool = AtomicBool::new(false);
 static START_US: AtomicU64 = AtomicU64::new(0);
@@ -45,16 +53,10 @@ pub fn elapsed_us() -> u64 {
     sys::monotonic_us().saturating_sub(START_US.load(Relaxed))
 }
 
-/// Once `/dev` and `/proc` are mounted: open `/dev/kmsg` and learn the
-/// console log level. Before that, lines go to the console only.
+/// Once `/dev` and `/proc` are mounted: use `/dev/kmsg` from now on and learn
+/// the console log level. Before that, lines go to the console only.
 pub fn open_kmsg() {
-    if let Ok(fd) = rustix::fs::open(
-        c"/dev/kmsg",
-        OFlags::WRONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        KMSG_FD.store(fd.into_raw_fd(), Relaxed);
-    }
+    KMSG_READY.store(true, Relaxed);
     let mut buf = [0u8; 16];
     if let Ok(fd) = rustix::fs::open(
         c"/proc/sys/kernel/printk",
@@ -68,18 +70,13 @@ pub fn open_kmsg() {
     }
 }
 
-pub fn set_debug(on: bool) {
-    DEBUG.store(on, Relaxed);
+/// Follows `/dev` into the new root (`true` once moved, `false` after `chroot`).
+pub fn kmsg_under_new_root(moved: bool) {
+    KMSG_UNDER_NEW_ROOT.store(moved, Relaxed);
 }
 
-/// Closes `/dev/kmsg` before stage 2 runs (it is close-on-exec too).
-pub fn close_kmsg() {
-    let fd = KMSG_FD.swap(-1, Relaxed);
-    if fd >= 0 {
-        // SAFETY: `fd` came from `into_raw_fd` in `open_kmsg` and was swapped
-        // out, so nothing else owns or uses it.
-        drop(unsafe { <rustix::fd::OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(fd) });
-    }
+pub fn set_debug(on: bool) {
+    DEBUG.store(on, Relaxed);
 }
 
 /// Room for one line: `<N>`, the text (cut at [`LINE_MAX`]), the newline.
@@ -117,13 +114,14 @@ impl<'a> Line<'a> {
         self.text.push(b"\n");
         let line = self.text.bytes();
         let console_level = CONSOLE_LEVEL.load(Relaxed);
-        let kmsg = KMSG_FD.load(Relaxed);
-        let kmsg_ok = kmsg >= 0 && {
-            // SAFETY: `kmsg` is the descriptor `open_kmsg` stored and only
-            // `close_kmsg` closes, after which it reads as -1.
-            let fd = unsafe { BorrowedFd::borrow_raw(kmsg) };
-            rustix::io::write(fd, line).is_ok()
+        let kmsg = if KMSG_UNDER_NEW_ROOT.load(Relaxed) {
+            c"/newroot/dev/kmsg"
+        } else {
+            c"/dev/kmsg"
         };
+        let kmsg_ok = KMSG_READY.load(Relaxed)
+            && rustix::fs::open(kmsg, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+                .is_ok_and(|fd| rustix::io::write(&fd, line).is_ok());
         let kernel_echoes = kmsg_ok && (level as i32) < console_level;
         let wanted_on_console = level <= Level::Warn || console_level > Level::Warn as i32;
         if !kernel_echoes && wanted_on_console {

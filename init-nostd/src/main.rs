@@ -163,7 +163,7 @@ pub extern "C" fn main() -> ! {
         )
     });
     log::set_debug(config.debug);
-    debug!("command line: {}", Bytes(cmdline));
+    debug!("command line: {}", Bytes(cmdline.trim_ascii_end()));
 
     let Err(err) = boot(&config, &mut record);
     fatal(&err, config.onfail)
@@ -273,13 +273,20 @@ fn find_media<'d>(
         let mut order = [0usize; devices::MAX_DEVICES];
         let n = choose::media_order(&devs.list, config.media.as_ref(), &mut order);
         for &i in order.iter().take(n) {
+            let Some(device) = devs.list.get(i) else {
+                continue;
+            };
+            // A disk's partitions appear just after the disk itself. Try a
+            // whole disk only once discovery has settled, so that a partition
+            // holding the image (a hybrid ISO on a USB stick) wins over its
+            // disk. Optical drives have no partitions.
+            let whole_disk = device.parent.is_none() && !device.name.as_bytes().starts_with(b"sr");
+            if whole_disk && !devs.settled() {
+                continue;
+            }
             if tried & (1 << i) == 0 {
                 tried |= 1 << i;
-                if devs
-                    .list
-                    .get(i)
-                    .is_some_and(|d| holds_image(d, config.image))
-                {
+                if holds_image(device, config.image) {
                     found = Some(i);
                     return true;
                 }

@@ -93,6 +93,7 @@ pub fn move_mounts() -> Result<()> {
     for &(dir, target) in &MOVED_MOUNTS {
         rustix::mount::mount_move(dir, target).step(STEP, target.to_bytes())?;
     }
+    crate::log::kmsg_under_new_root(true);
     Ok(())
 }
 
@@ -119,9 +120,9 @@ pub fn switch_root(init: &CStr) -> Result<Infallible> {
     rustix::mount::mount_move(c".", c"/").step(STEP, new_root.to_bytes())?;
     rustix::process::chroot(c".").step(STEP, new_root.to_bytes())?;
     rustix::process::chdir(c"/").step(STEP, b"/")?;
+    crate::log::kmsg_under_new_root(false);
 
     info!("exec {}", Bytes(init.to_bytes()));
-    crate::log::close_kmsg();
     let argv = [init.as_ptr().cast::<u8>(), core::ptr::null()];
     let envp = [
         STAGE2_ENV[0].as_ptr().cast::<u8>(),
