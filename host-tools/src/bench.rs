@@ -292,7 +292,11 @@ pub fn run(opts: &Options) -> Result<Results> {
     )?;
     let extra = media::extra_disk(&images)?;
 
-    let accel = qemu::Accel::choose(&kernel_path)?;
+    let accel = {
+        // `K1OS_ACCEL=auto` probes KVM by booting a VM: under the VM lock too.
+        let _guard = qemu::vm_lock();
+        qemu::Accel::choose(&kernel_path)?
+    };
     let mut machine = machine::Machine::describe(accel);
 
     // 3. The boots, interleaved.
