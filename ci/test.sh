@@ -29,3 +29,6 @@ host_tools rootfs
 
 echo "==> tests (unit, probe images, QEMU boots)"
 cargo test --workspace --locked
+
+echo "==> benchmarks, quick: init-nostd, the busybox reference and the floor (build/bench/)"
+host_tools bench --quick --no-build
