@@ -13,14 +13,14 @@
 //! build and the check passed; an interrupted build leaves only a `.partial`
 //! directory, which the next build removes.
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub use crate::hash::sha256_file;
+use crate::hash::sha256_hex;
 use crate::run::Cmd;
 use crate::{paths, ui};
 
@@ -316,31 +316,6 @@ pub fn makefile_version(makefile: &str) -> Option<String> {
         get("PATCHLEVEL")?,
         get("SUBLEVEL")?
     ))
-}
-
-/// The sha256 of a file, in lowercase hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------------------

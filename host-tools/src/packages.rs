@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use k1os_contract::contract;
 
+use crate::hash::hex;
+pub use crate::hash::sha256_file as file_sha256;
 use crate::run::Cmd;
 use crate::{initramfs, paths, ui};
 
@@ -1193,18 +1195,6 @@ pub fn verify_sha256(file: &Path, expected: &str) -> Result<()> {
         file.display()
     );
     Ok(())
-}
-
-/// The hex sha256 of a file's content.
-pub fn file_sha256(file: &Path) -> Result<String> {
-    let mut f = fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", file.display()))?;
-    Ok(hex(&h.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn remove_dir_all_if_exists(dir: &Path) -> Result<()> {

@@ -3,12 +3,11 @@
 //! made from exactly that ([`Stamp`]), and the mtime clamping that makes the
 //! staged tree reproducible ([`clamp_mtimes`]).
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+pub use crate::hash::sha256_file;
 use crate::initramfs;
 
 /// Bump when a step's recipe changes in a way its inputs don't show.
@@ -39,7 +38,7 @@ impl Inputs {
     }
 
     pub fn key(&self) -> String {
-        hex(&Sha256::digest(self.lines.as_bytes()))
+        crate::hash::sha256_hex(self.lines.as_bytes())
     }
 }
 
@@ -97,27 +96,6 @@ impl Stamp {
         let inputs = self.path.with_extension("inputs");
         fs::write(&inputs, &self.inputs).with_context(|| format!("writing {}", inputs.display()))
     }
-}
-
-/// The sha256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Sets the mtime (and atime) of `path` to `epoch`, without following a symlink's target.
