@@ -110,14 +110,7 @@ impl Console {
         )?;
         let cmd = Cmd::new(QEMU).args(args);
         let display = cmd.display();
-        let child = cmd
-            .into_expression()?
-            .stdin_null()
-            .stdout_null()
-            .stderr_capture()
-            .unchecked()
-            .start()
-            .with_context(|| format!("could not start `{display}`"))?;
+        let child = cmd.start_background()?;
         let start = Instant::now();
         let stream = loop {
             match UnixStream::connect(&socket) {

@@ -435,14 +435,7 @@ impl Vm {
         // never passes for this run's when QEMU fails to start.
         let _ = std::fs::remove_file(log);
         let start = Instant::now();
-        let handle = cmd
-            .into_expression()?
-            .stdin_null()
-            .stdout_null()
-            .stderr_capture()
-            .unchecked()
-            .start()
-            .with_context(|| format!("could not start `{display}`"))?;
+        let handle = cmd.start_background()?;
         let waited = handle
             .wait_timeout(timeout)
             .with_context(|| format!("waiting for `{display}`"))?;

@@ -149,6 +149,18 @@ impl Cmd {
         Ok(())
     }
 
+    /// Starts it in the background (QEMU): no stdin, stdout discarded, stderr
+    /// captured for the caller's error message; exit status not checked.
+    pub fn start_background(&self) -> Result<duct::Handle> {
+        self.expression()?
+            .stdin_null()
+            .stdout_null()
+            .stderr_capture()
+            .unchecked()
+            .start()
+            .with_context(|| format!("could not start `{}`", self.display()))
+    }
+
     /// The duct expression, for callers that manage the process themselves
     /// (QEMU with a timeout). The program is checked first.
     pub fn into_expression(self) -> Result<duct::Expression> {

@@ -259,14 +259,7 @@ impl IsoVm {
             Cmd::new(qemu::QEMU).args(self.qemu_args(accel, &Serial::Socket(&socket), None)?);
         let display = cmd.display();
         let started = Instant::now();
-        let handle = cmd
-            .into_expression()?
-            .stdin_null()
-            .stdout_null()
-            .stderr_capture()
-            .unchecked()
-            .start()
-            .with_context(|| format!("could not start `{display}`"))?;
+        let handle = cmd.start_background()?;
         let stream = loop {
             match listener.accept() {
                 Ok((stream, _)) => break stream,
