@@ -110,6 +110,25 @@ impl Cmd {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Runs it and returns what it did, whatever its exit status: for callers
+    /// that read a failing program's output (`apt-get -s` explains a conflict
+    /// on stdout and exits 100).
+    pub fn output_unchecked(&self) -> Result<Output> {
+        let out = self
+            .expression()?
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .with_context(|| format!("could not start `{}`", self.display()))?;
+        Ok(Output {
+            success: out.status.success(),
+            status: out.status.to_string(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
     /// Runs it with output going to `log` (stdout and stderr both); on failure
     /// the error shows the log's tail and where the full log is.
     pub fn run_logged(&self, log: &Path) -> Result<()> {
@@ -166,6 +185,16 @@ impl Cmd {
     pub fn into_expression(self) -> Result<duct::Expression> {
         self.expression()
     }
+}
+
+/// What a command run with [`Cmd::output_unchecked`] did.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub success: bool,
+    /// `exit status: 100`, for messages.
+    pub status: String,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// `\n--- last N lines ---\n…` for an error message, or nothing for empty text.
