@@ -23,6 +23,7 @@ host_tools kernel --profile qemu
 
 echo "==> stage 1 and initramfs"
 host_tools initramfs
+host_tools bench --check-budget
 
 echo "==> root filesystem (packages cached after the first build)"
 host_tools rootfs
