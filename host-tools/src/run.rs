@@ -52,12 +52,13 @@ impl Cmd {
         self
     }
 
-    /// The command line as a user would type it, for messages.
+    /// The command line as a user would type it, for messages: words
+    /// shell-quoted ([`quote`]), so it can be pasted into a shell.
     pub fn display(&self) -> String {
-        let mut s = self.program.clone();
+        let mut s = quote(&self.program).into_owned();
         for a in &self.args {
             s.push(' ');
-            s.push_str(&a.to_string_lossy());
+            s.push_str(&quote(&a.to_string_lossy()));
         }
         s
     }
@@ -197,6 +198,21 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// `word` as a POSIX shell reads it back: unchanged when it has only
+/// characters no shell treats specially, else in single quotes (a `'` inside
+/// becomes `'\''`). The empty word is `''`.
+pub fn quote(word: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        word.into()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''")).into()
+    }
+}
+
 /// `\n--- last N lines ---\n…` for an error message, or nothing for empty text.
 pub fn tail_block(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -234,4 +250,57 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
         .chain(extra)
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_leaves_plain_words_and_quotes_the_rest() {
+        for (word, quoted) in [
+            ("mkfs.ext4", "mkfs.ext4"),
+            ("-L", "-L"),
+            ("O=/tmp/k1os/build-1", "O=/tmp/k1os/build-1"),
+            (
+                "mp/.with space.img.raw.partial",
+                "'mp/.with space.img.raw.partial'",
+            ),
+            ("", "''"),
+            ("it's", r"'it'\''s'"),
+            ("$HOME", "'$HOME'"),
+            ("a;b|c&d", "'a;b|c&d'"),
+            ("~/x", "'~/x'"),
+            ("*.img", "'*.img'"),
+            ("line\nbreak", "'line\nbreak'"),
+        ] {
+            assert_eq!(quote(word), quoted, "{word:?}");
+        }
+        let cmd = Cmd::new("mkfs.ext4").args(["-L", "K1OS-DATA", "a b.img"]);
+        assert_eq!(cmd.display(), "mkfs.ext4 -L K1OS-DATA 'a b.img'");
+    }
+
+    #[test]
+    fn a_shell_reads_quoted_words_back() {
+        let words = [
+            "plain",
+            "with space",
+            "it's",
+            "$HOME `x` \"y\"",
+            "",
+            "a\nb",
+            "*",
+        ];
+        let line: Vec<String> = words.iter().map(|w| quote(w).into_owned()).collect();
+        let out = Cmd::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "for w in {}; do printf '[%s]' \"$w\"; done",
+                line.join(" ")
+            ))
+            .read()
+            .unwrap();
+        let expected: String = words.iter().map(|w| format!("[{w}]")).collect();
+        assert_eq!(out, expected);
+    }
 }
