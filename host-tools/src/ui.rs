@@ -1,5 +1,6 @@
 //! All of host-tools' output goes through here: brief by default, `--verbose`
 //! adds the command lines of external programs.
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -13,41 +14,77 @@ pub fn verbose() -> bool {
     VERBOSE.load(Ordering::Relaxed)
 }
 
-/// A progress line: `==> what`.
+thread_local! {
+    /// How many [`Step`]s are open on this thread: nested steps and their
+    /// lines are indented by four spaces per level.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Four spaces per open step.
+fn indent() -> String {
+    " ".repeat(4 * DEPTH.with(Cell::get))
+}
+
+/// A progress line: `==> what` (indented inside an open [`Step`]).
 pub fn step(what: &str) {
-    eprintln!("==> {what}");
+    eprintln!("{}==> {what}", indent());
+}
+
+/// A note for the user, not a step: `note: what`.
+pub fn note(what: &str) {
+    eprintln!("{}note: {what}", indent());
+}
+
+/// Something that looks wrong but does not stop the command: `warning: what`.
+pub fn warning(what: &str) {
+    eprintln!("{}warning: {what}", indent());
 }
 
 /// A detail line, shown only with `--verbose`.
 pub fn detail(what: &str) {
     if verbose() {
-        eprintln!("    {what}");
+        eprintln!("{}    {what}", indent());
     }
 }
 
-/// A named step with its elapsed time printed when it ends.
+/// A named step: `==> name` when it starts, and when it ends one indented line
+/// with its outcome and elapsed time (`    23,232 bytes, 16.7 s`). Steps
+/// started while it is open are nested (indented one more level).
 pub struct Step {
-    name: String,
     start: Instant,
 }
 
 impl Step {
     pub fn start(name: impl Into<String>) -> Step {
-        let name = name.into();
-        step(&name);
+        step(&name.into());
+        DEPTH.with(|d| d.set(d.get() + 1));
         Step {
-            name,
             start: Instant::now(),
         }
     }
 
+    /// Ends the step: `    {outcome}, {seconds} s` under its name.
     pub fn done(self, outcome: &str) {
-        eprintln!(
-            "    {} {} ({:.1} s)",
-            self.name,
-            outcome,
-            self.start.elapsed().as_secs_f64()
-        );
+        let secs = format!("{:.1} s", self.start.elapsed().as_secs_f64());
+        drop(self);
+        eprintln!("{}", finish_line(&indent(), outcome, &secs));
+    }
+}
+
+impl Drop for Step {
+    /// A step that fails (its error returned with `?`) ends here too, so the
+    /// lines after it are not indented under it.
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// `{indent}    {outcome}, {time}`, or only the time for an empty outcome.
+fn finish_line(indent: &str, outcome: &str, time: &str) -> String {
+    if outcome.is_empty() {
+        format!("{indent}    {time}")
+    } else {
+        format!("{indent}    {outcome}, {time}")
     }
 }
 
@@ -71,5 +108,59 @@ pub fn human_size(bytes: u64) -> String {
         format!("{:.1} MiB", b / KIB / KIB)
     } else {
         format!("{:.2} GiB", b / KIB / KIB / KIB)
+    }
+}
+
+/// `23,232`: digits grouped by thousands, for sizes people compare.
+pub fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_are_grouped_by_thousands() {
+        for (n, s) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (23_232, "23,232"),
+            (123_456, "123,456"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(group_digits(n), s);
+        }
+    }
+
+    #[test]
+    fn steps_nest_and_a_failed_step_closes() {
+        let depth = || DEPTH.with(Cell::get);
+        assert_eq!(depth(), 0);
+        let outer = Step::start("outer");
+        let inner = Step::start("inner");
+        assert_eq!((depth(), indent().len()), (2, 8));
+        drop(inner); // as when `?` returns an error
+        assert_eq!(depth(), 1);
+        outer.done("done");
+        assert_eq!(depth(), 0);
+    }
+
+    #[test]
+    fn the_finish_line_does_not_repeat_the_name() {
+        assert_eq!(
+            finish_line("", "23,232 bytes", "16.7 s"),
+            "    23,232 bytes, 16.7 s"
+        );
+        assert_eq!(finish_line("    ", "", "0.1 s"), "        0.1 s");
     }
 }
