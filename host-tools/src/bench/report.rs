@@ -11,7 +11,7 @@ use super::{EXTRA_DEVICES, Results, ScenarioRun, metrics};
 use crate::ui::human_size;
 
 /// Version of the layout of `results.json`.
-pub const SCHEMA: &str = "k1os-bench/1";
+pub const SCHEMA: &str = "k1os-bench/2";
 
 /// The scenarios compared side by side (the rest are growth runs).
 pub const MAIN_SCENARIOS: [&str; 2] = ["ram", "persist"];
@@ -63,8 +63,9 @@ pub fn required_fields() -> Vec<String> {
         "/kernel/profile",
         "/budget/init_bytes",
         "/budget/init_limit",
-        "/budget/initramfs_raw_bytes",
-        "/budget/initramfs_raw_limit",
+        "/budget/init_goal",
+        "/budget/initramfs_gzip_bytes",
+        "/budget/initramfs_gzip_limit",
         "/budget/ok",
         "/host_build/command",
         "/host_build/cold_s",

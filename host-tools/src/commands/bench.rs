@@ -1,11 +1,11 @@
 //! `host-tools bench`: boots init-nostd, the busybox reference and the floor
 //! side by side and writes `build/bench/results.json` and `report.md`;
 //! `--check-budget` only checks stage 1's size budget.
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, ensure};
 use std::path::PathBuf;
 
 use host_tools::bench::{self, media::Root, sizes::Budget};
-use host_tools::{paths, ui};
+use host_tools::paths;
 
 /// Size and startup benchmarks: init-nostd against the classic busybox stage 1
 /// and the floor, in the same run (build/bench/results.json, report.md)
@@ -28,8 +28,9 @@ pub struct Args {
     /// Skip the host build timings
     #[arg(long)]
     no_host_build: bool,
-    /// Only check the size budget: build/init at most 16 KiB, the uncompressed
-    /// initramfs (without modules) at most 32 KiB
+    /// Only check the size budget (no VM, nothing built): build/init at most
+    /// 24 KiB and the gzip build/initramfs.img at most 16 KiB, a ratchet towards
+    /// the 16 KiB goal for build/init
     #[arg(long)]
     check_budget: bool,
     /// Output directory (default: build/bench/)
@@ -77,14 +78,11 @@ pub fn exec(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The figures on stdout, then the verdict: the error names what is over.
 fn check_budget() -> Result<()> {
     let budget = Budget::measure(&paths::build_dir())?;
-    ui::step("stage 1 size budget");
     for line in budget.lines() {
         println!("{line}");
     }
-    if !budget.ok() {
-        bail!("stage 1 is over its size budget (see above)");
-    }
-    Ok(())
+    budget.check()
 }
