@@ -1,4 +1,4 @@
-//! `host-tools initramfs`: builds stage 1 and packs `build/initramfs.img`.
+//! `./k1os initramfs`: builds stage 1 and packs `build/initramfs.img`.
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -7,12 +7,16 @@ use host_tools::{paths, ui};
 
 /// Build init-nostd (release) and pack build/init + build/initramfs.img
 #[derive(clap::Args)]
+#[command(after_help = "\
+Examples:
+  ./k1os initramfs                    build/init and build/initramfs.img (gzip)
+  ./k1os initramfs --compress none    an uncompressed archive, to compare sizes")]
 pub struct Args {
     /// Compression of the archive
     #[arg(long, value_enum, default_value = "gzip")]
     compress: Compression,
-    /// Output directory (default: build/)
-    #[arg(long)]
+    /// Output directory: DIR/init, DIR/initramfs.img [default: build/]
+    #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
 
@@ -28,11 +32,11 @@ pub fn exec(args: Args) -> Result<()> {
         ui::human_size(built.init_size)
     );
     println!(
-        "{}: {} bytes ({} uncompressed, {:?})",
+        "{}: {} bytes ({} uncompressed, {})",
         built.image.display(),
         built.image_size,
         ui::human_size(built.raw_size),
-        args.compress
+        super::spelling(&args.compress)
     );
     Ok(())
 }

@@ -1,29 +1,40 @@
-//! `host-tools iso`: builds `build/k1os.iso` and whatever it needs.
+//! `./k1os iso`: builds `build/k1os.iso` and whatever it needs.
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use host_tools::iso::{self, Options};
-use host_tools::kernel::{self, Profile};
+use host_tools::kernel::Profile;
 use host_tools::{paths, ui};
 
 /// Build the bootable hybrid ISO (BIOS + UEFI, CD + USB stick): kernel,
 /// initramfs and root filesystem as needed, then build/k1os.iso
 #[derive(clap::Args)]
-pub struct Args {
-    /// Kernel profile (the tests use `qemu`; `generic` boots real PCs)
-    #[arg(long, value_enum, env = kernel::PROFILE_ENV, default_value_t = Profile::Generic)]
-    profile: Profile,
+#[command(after_help = "\
+Each step is skipped when its inputs have not changed: a rebuild with nothing
+changed takes a second or two. The ISO is reproducible (SOURCE_DATE_EPOCH,
+default the last commit's time). The kernel is cached in $K1OS_CACHE.
 
-    /// Kernel source: a tarball or an unpacked tree [default: the pinned one, see kernel/pin.toml]
+Examples:
+  ./k1os iso                  for real PCs (generic kernel: ~20 min the first time)
+  ./k1os iso --profile qemu   the small test kernel: minutes; boots in QEMU only
+  ./k1os qemu                 then boot it")]
+pub struct Args {
+    /// Kernel profile: `generic` boots real PCs, `qemu` is the small test
+    /// kernel [default: $K1OS_KERNEL_PROFILE, else generic]
+    #[arg(long, value_enum)]
+    profile: Option<Profile>,
+
+    /// Kernel source: a tarball or an unpacked tree [default: the pinned one,
+    /// see kernel/pin.toml]
     #[arg(long, value_name = "TARBALL|DIR")]
     kernel_source: Option<PathBuf>,
 
     /// Ship this root filesystem image as /system.squashfs instead of building one
-    #[arg(long, value_name = "SQUASHFS")]
+    #[arg(long, value_name = "FILE")]
     system: Option<PathBuf>,
 
-    /// Output directory: DIR/k1os.iso, DIR/initramfs.img, DIR/iso/ (default: build/)
+    /// Output directory: DIR/k1os.iso, DIR/initramfs.img, DIR/iso/ [default: build/]
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
@@ -31,7 +42,7 @@ pub struct Args {
 pub fn exec(args: Args) -> Result<()> {
     let start = Instant::now();
     let opts = Options {
-        profile: args.profile,
+        profile: paths::kernel_profile(args.profile)?,
         kernel_source: args.kernel_source,
         out: args.out.unwrap_or_else(paths::build_dir),
         system: args.system,
@@ -61,6 +72,6 @@ pub fn exec(args: Args) -> Result<()> {
         built.epoch,
         opts.profile
     );
-    println!("boot it: host-tools qemu [--uefi] [--usb] [--persist] [--ram-mode]");
+    println!("boot it: ./k1os qemu [--uefi] [--usb] [--persist] [--ram-mode]");
     Ok(())
 }

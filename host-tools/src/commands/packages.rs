@@ -1,4 +1,4 @@
-//! `host-tools packages`: the packages, their versions and licences, and
+//! `./k1os packages`: the packages, their versions and licences, and
 //! whether each is in the cache.
 use anyhow::Result;
 use std::path::PathBuf;
@@ -7,9 +7,16 @@ use host_tools::packages::{Plan, Settings};
 
 /// List the packages: version, licence, cached or not, dependencies
 #[derive(clap::Args)]
+#[command(after_help = "\
+Every package.toml is checked; all problems are reported at once, each with
+its file and line. Adding a package: packages/README.md.
+
+Examples:
+  ./k1os packages                          the checkout's packages/
+  ./k1os packages --packages ~/my-pkgs     check a directory of your own")]
 pub struct Args {
-    /// The packages directory (default: packages/)
-    #[arg(long)]
+    /// The packages directory [default: <checkout>/packages]
+    #[arg(long, value_name = "DIR")]
     packages: Option<PathBuf>,
 }
 

@@ -1,5 +1,5 @@
-//! `host-tools rootfs`: builds the packages and packs `build/system.squashfs`.
-use anyhow::Result;
+//! `./k1os rootfs`: builds the packages and packs `build/system.squashfs`.
+use anyhow::{Result, bail};
 use std::path::PathBuf;
 
 use host_tools::rootfs::{self, Compression, Options};
@@ -7,22 +7,47 @@ use host_tools::ui;
 
 /// Build the packages (cached) and pack build/rootfs/ into build/system.squashfs
 #[derive(clap::Args)]
+#[command(after_help = "\
+Packages are cached in $K1OS_CACHE by a hash of their inputs; their build
+logs go to build/packages/<name>.log. Two runs give the same bytes.
+
+Examples:
+  ./k1os rootfs                  build/rootfs/ and build/system.squashfs (zstd)
+  ./k1os rootfs --compress xz --image /tmp/small.squashfs")]
 pub struct Args {
     /// Compression of the squashfs
     #[arg(long, value_enum, default_value = "zstd")]
     compress: Compression,
-    /// Where the image goes (default: build/system.squashfs)
-    #[arg(long)]
+    /// Output directory: DIR/system.squashfs, DIR/rootfs/, DIR/packages/ (logs)
+    /// [default: build/]
+    #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// The packages directory (default: packages/)
-    #[arg(long)]
+    /// Where the image goes [default: DIR/system.squashfs of --out]
+    #[arg(long, value_name = "FILE")]
+    image: Option<PathBuf>,
+    /// The packages directory [default: <checkout>/packages]
+    #[arg(long, value_name = "DIR")]
     packages: Option<PathBuf>,
 }
 
 pub fn exec(args: Args) -> Result<()> {
     let mut opts = Options::default_for_checkout(args.compress);
     if let Some(out) = args.out {
-        opts.image = out;
+        // `--out` used to name the image file: say so rather than make a
+        // directory called `something.squashfs`.
+        if out.is_file() || out.extension().is_some_and(|e| e == "squashfs") {
+            bail!(
+                "--out is the output directory ({0}/system.squashfs, {0}/rootfs/): to name the \
+                 image file, pass --image {0}",
+                out.display()
+            );
+        }
+        opts.staging = out.join("rootfs");
+        opts.image = out.join("system.squashfs");
+        opts.settings.work_dir = out.join("packages");
+    }
+    if let Some(image) = args.image {
+        opts.image = image;
     }
     if let Some(dir) = args.packages {
         opts.settings.packages_dir = dir;
@@ -38,9 +63,9 @@ pub fn exec(args: Args) -> Result<()> {
         ));
     })?;
     ui::step(&format!(
-        "squashfs: {} entries, {:?} ({:.1} s)",
+        "squashfs: {} entries, {} ({:.1} s)",
         built.entries,
-        args.compress,
+        super::spelling(&args.compress),
         built.pack_time.as_secs_f64()
     ));
     let rebuilt = built.packages.iter().filter(|b| !b.cached).count();
