@@ -9,15 +9,21 @@
 //! Block devices: refused when the device, one of its partitions or a holder
 //! (device mapper, RAID) is in use — mounted (`/proc/self/mountinfo`, by
 //! device number, so symlinks and other names don't fool it) or a swap
-//! area; otherwise what is on it is shown (`lsblk`) and the user must type
-//! `yes` (`--yes` skips the question). Then `wipefs -a` (so no old partition
-//! table or filesystem signature survives to confuse a probe) and `mkfs.ext4`
-//! over the whole device.
+//! area — or cannot be opened exclusively for writing (busy, or not root);
+//! otherwise what is on it is shown (`lsblk`, and the filesystem and label
+//! as stage 1's probe sees them) and the user must type `yes` on a terminal
+//! (`--yes` skips the question; without a terminal `--yes` is required).
+//! Then `wipefs -a` (so no old partition table or filesystem signature
+//! survives to confuse a probe) and `mkfs.ext4` over the whole device.
+//!
+//! A path under `/dev` that is not a block device is refused rather than
+//! made into an image file (a typo in `/dev/sdX` or `/dev/disk/by-id/…` would
+//! otherwise fill RAM); `/dev/shm` is ordinary storage and allowed.
 //!
 //! Stage 1 creates `/upper` and `/work` on first use; the filesystem is made empty.
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use std::fs;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -38,6 +44,26 @@ pub enum ImageFormat {
     Raw,
     /// QEMU's copy-on-write format (made with `qemu-img convert`)
     Qcow2,
+}
+
+impl ImageFormat {
+    /// As the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::Raw => "raw",
+            ImageFormat::Qcow2 => "qcow2",
+        }
+    }
+
+    /// What a file name says: `.qcow2` is qcow2, `.img`/`.raw` raw, anything
+    /// else nothing.
+    pub fn from_extension(path: &Path) -> Option<ImageFormat> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "qcow2" => Some(ImageFormat::Qcow2),
+            "img" | "raw" => Some(ImageFormat::Raw),
+            _ => None,
+        }
+    }
 }
 
 /// `build/persist.img` (raw) or `build/persist.qcow2`.
@@ -79,7 +105,7 @@ pub fn make(opts: &Options) -> Result<()> {
             "{} already exists: pass --force to replace it (everything stored in it is lost)",
             opts.target.display()
         ),
-        _ if opts.target.starts_with("/dev") => bail!(
+        _ if is_device_path(&opts.target) => bail!(
             "{} is not a block device (or does not exist): list the devices with `lsblk`",
             opts.target.display()
         ),
@@ -87,14 +113,30 @@ pub fn make(opts: &Options) -> Result<()> {
     }
 }
 
-/// `2G`, `512M`, `64MiB`, `1048576`: binary units, whole numbers.
+/// Whether `path` is where device nodes live: `/dev` and its subdirectories
+/// (`/dev/disk/by-id/…`, `/dev/mapper/…`), except `/dev/shm`, which is
+/// ordinary (tmpfs) storage.
+fn is_device_path(path: &Path) -> bool {
+    path.starts_with("/dev") && !path.starts_with("/dev/shm")
+}
+
+/// `2G`, `512M`, `64MiB`, `1048576` (bytes): binary units (2G = 2 GiB), whole
+/// numbers. Every error is one line saying what is expected.
 pub fn parse_size(text: &str) -> Result<u64> {
+    const EXPECTED: &str = "expected a whole number with K, M, G or T (binary: 2G = 2 GiB), \
+                            like 512M or 2G";
     let t = text.trim();
     let digits = t.chars().take_while(|c| c.is_ascii_digit()).count();
     let (number, unit) = t.split_at(digits);
+    if number.is_empty() {
+        bail!("size `{text}`: {EXPECTED}");
+    }
+    if unit.starts_with(['.', ',']) {
+        bail!("size `{text}`: whole numbers only; use a smaller unit (1536M, not 1.5G)");
+    }
     let n: u64 = number
         .parse()
-        .with_context(|| format!("size `{text}`: expected a number like 2G or 512M"))?;
+        .map_err(|_| anyhow!("size `{text}` is too large"))?;
     let shift = match unit
         .trim()
         .to_ascii_uppercase()
@@ -106,7 +148,7 @@ pub fn parse_size(text: &str) -> Result<u64> {
         "M" => 20,
         "G" => 30,
         "T" => 40,
-        _ => bail!("size `{text}`: unknown unit `{unit}` (use K, M, G or T)"),
+        _ => bail!("size `{text}`: unknown unit `{unit}`; {EXPECTED}"),
     };
     n.checked_mul(1 << shift)
         .with_context(|| format!("size `{text}` is too large"))
@@ -124,16 +166,23 @@ fn make_image(opts: &Options) -> Result<()> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let step = ui::Step::start(format!(
-        "ext4 labelled {} in {} ({}, {:?})",
+        "ext4 labelled {} in {} ({}, {})",
         label(),
         target.display(),
         ui::human_size(size),
-        opts.format
+        opts.format.name()
     ));
     let raw = sibling(target, "raw.partial");
     let result = (|| -> Result<()> {
         let _ = fs::remove_file(&raw);
-        let file = fs::File::create(&raw).with_context(|| format!("creating {}", raw.display()))?;
+        // The file is made under a hidden name: a failure names the directory.
+        let file = fs::File::create(&raw).with_context(|| {
+            let dir = target.parent().filter(|d| !d.as_os_str().is_empty());
+            format!(
+                "cannot create the image in {}",
+                dir.unwrap_or(Path::new(".")).display()
+            )
+        })?;
         file.set_len(size)
             .with_context(|| format!("sizing {}", raw.display()))?;
         drop(file);
@@ -185,6 +234,13 @@ fn make_on_device(opts: &Options, rdev: u64) -> Result<()> {
         "--format qcow2 is for image files, not for the block device {}",
         dev.display()
     );
+    // Nobody can answer the question: say so now, not after the listing.
+    ensure!(
+        opts.yes || std::io::stdin().is_terminal(),
+        "stdin is not a terminal, so nobody can confirm erasing {}: pass --yes to erase it \
+         without asking",
+        dev.display()
+    );
     let device =
         Device::from_rdev(rdev).with_context(|| format!("identifying {}", dev.display()))?;
     let usage = device.usage()?;
@@ -196,6 +252,7 @@ fn make_on_device(opts: &Options, rdev: u64) -> Result<()> {
             usage.join("\n  - ")
         );
     }
+    let contents = open_exclusive(dev)?;
     ui::step(&format!("{} ({}) holds:", dev.display(), device.name));
     match Cmd::new("lsblk")
         .args(["-o", "NAME,SIZE,TYPE,FSTYPE,LABEL,MODEL"])
@@ -205,6 +262,7 @@ fn make_on_device(opts: &Options, rdev: u64) -> Result<()> {
         Ok(listing) => eprint!("{listing}"),
         Err(_) => eprintln!("    {} bytes", device.size_bytes()),
     }
+    eprintln!("{} itself: {contents}", dev.display());
     if !opts.yes
         && !confirm(&format!(
             "Erase everything on {} and make an ext4 labelled {}?",
@@ -222,12 +280,77 @@ fn make_on_device(opts: &Options, rdev: u64) -> Result<()> {
     Ok(())
 }
 
+/// Opens `dev` for writing, exclusively, and closes it again: refuses up
+/// front, before any question, what `wipefs`/`mkfs` would fail on after it —
+/// no permission (not root), or a device the kernel says is busy (mounted,
+/// or held by a device mapper, RAID or another program). Returns what is on
+/// it, as stage 1's probe sees it.
+fn open_exclusive(dev: &Path) -> Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    /// Linux's `O_EXCL`: on a block device, "fail with EBUSY when in use".
+    const O_EXCL: i32 = 0o200;
+    const EBUSY: i32 = 16;
+    let mut file = match fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(O_EXCL)
+        .open(dev)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "host-tools".into());
+            bail!(
+                "cannot open {} for writing ({e}): run it as root, e.g. `sudo {exe} make-persist {}`",
+                dev.display(),
+                dev.display()
+            )
+        }
+        Err(e) if e.raw_os_error() == Some(EBUSY) => bail!(
+            "{} is busy (mounted, or held by another program): unmount it or stop that program first",
+            dev.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", dev.display())),
+    };
+    let mut head = vec![0u8; k1os_contract::probe::PROBE_LEN];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", dev.display())),
+        }
+    }
+    Ok(describe(&head[..filled]))
+}
+
+/// `ext4 labelled K1OS-DATA`, `no filesystem K1OS recognises`: what stage 1's
+/// probe makes of the first bytes of a device.
+fn describe(head: &[u8]) -> String {
+    match k1os_contract::probe::probe(head) {
+        Some(found) => {
+            let label = String::from_utf8_lossy(found.label()).into_owned();
+            let kind = found.kind.as_str();
+            if label.is_empty() {
+                format!("{kind}, no label")
+            } else {
+                format!("{kind} labelled {label}")
+            }
+        }
+        None => "no filesystem K1OS recognises (ISO 9660, ext2/3/4, squashfs, FAT)".into(),
+    }
+}
+
 /// Asks on the terminal; only `yes` agrees.
 fn confirm(question: &str) -> Result<bool> {
     eprint!("{question} Type `yes` to continue: ");
     std::io::stderr().flush()?;
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
+    if std::io::stdin().lock().read_line(&mut answer)? == 0 {
+        // End of input: end the prompt's line before the error.
+        eprintln!();
+    }
     Ok(answer.trim() == "yes")
 }
 
@@ -367,9 +490,22 @@ mod tests {
         assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
         assert_eq!(parse_size("1k").unwrap(), 1024);
         assert_eq!(parse_size("4096").unwrap(), 4096);
-        for bad in ["", "G", "2X", "1.5G", "-1M", "99999999999T"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
+        for bad in ["", "G", "2X", "1.5G", "-1M", "99999999999T", "banana"] {
+            let err = parse_size(bad).unwrap_err();
+            assert_eq!(err.chain().count(), 1, "one line: {err:#}");
         }
+        assert!(
+            parse_size("1.5G")
+                .unwrap_err()
+                .to_string()
+                .contains("1536M")
+        );
+        assert!(
+            parse_size("banana")
+                .unwrap_err()
+                .to_string()
+                .contains("2G = 2 GiB")
+        );
     }
 
     #[test]
@@ -459,5 +595,24 @@ mod tests {
         let err = make(&opts).unwrap_err().to_string();
         assert!(err.contains("not a block device"), "{err}");
         assert!(!Path::new("/dev/k1os-no-such-disk").exists());
+    }
+
+    #[test]
+    fn the_dev_guard_spares_dev_shm() {
+        assert!(is_device_path(Path::new("/dev/sdz")));
+        assert!(is_device_path(Path::new("/dev/disk/by-id/usb-stick")));
+        assert!(!is_device_path(Path::new("/dev/shm/x.img")));
+        assert!(!is_device_path(Path::new("/devices/x.img")));
+        assert!(!is_device_path(Path::new("build/persist.img")));
+    }
+
+    #[test]
+    fn formats_from_extensions() {
+        let of = |p: &str| ImageFormat::from_extension(Path::new(p));
+        assert_eq!(of("a.qcow2"), Some(ImageFormat::Qcow2));
+        assert_eq!(of("a.IMG"), Some(ImageFormat::Raw));
+        assert_eq!(of("a.raw"), Some(ImageFormat::Raw));
+        assert_eq!(of("a.disk"), None);
+        assert_eq!(of("a"), None);
     }
 }

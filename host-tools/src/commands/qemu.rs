@@ -1,4 +1,4 @@
-//! `host-tools qemu`: boots the ISO in QEMU, interactively, through the
+//! `./k1os qemu`: boots the ISO in QEMU, interactively, through the
 //! firmware and GRUB as a PC would.
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -12,8 +12,17 @@ use host_tools::{iso, paths, ui};
 /// Boot the ISO in QEMU with the serial console on this terminal
 /// (Ctrl-A X quits, Ctrl-A C is QEMU's monitor)
 #[derive(clap::Args)]
+#[command(after_help = "\
+The serial console is copied to build/qemu-serial.log.
+
+Examples:
+  ./k1os qemu                          BIOS, the ISO as a CD-ROM
+  ./k1os qemu --uefi --usb --persist   UEFI, a USB stick, build/persist.img
+  ./k1os qemu --ram-mode --memory 2G   the \"K1OS (RAM mode)\" entry, 2 GiB")]
 pub struct Args {
-    /// Attach a data disk (default build/persist.img, made with 2G if missing)
+    /// Attach a data disk: IMAGE, which must exist (make one with `./k1os
+    /// make-persist`) [default: build/persist.img or build/persist.qcow2,
+    /// a new 2 GiB build/persist.img when neither exists]
     #[arg(long, value_name = "IMAGE", num_args = 0..=1)]
     persist: Option<Option<PathBuf>>,
 
@@ -33,21 +42,50 @@ pub struct Args {
     #[arg(long)]
     ram_mode: bool,
 
-    /// The ISO [default: build/k1os.iso]
-    #[arg(long)]
+    /// The ISO to boot [default: build/k1os.iso]
+    #[arg(long, value_name = "FILE")]
     iso: Option<PathBuf>,
 
-    /// Guest memory in MiB
-    #[arg(long, default_value_t = 1024)]
-    memory: u32,
+    /// Guest memory: 512M, 2G; a bare number is MiB [default: 1G]
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    memory: Option<u32>,
 
     /// Show the screen in a window too (the serial console stays on the terminal)
     #[arg(long)]
     gui: bool,
 
-    /// Accelerator: KVM if it boots a kernel here, else TCG (auto); or force one
-    #[arg(long, value_enum, env = ACCEL_ENV, default_value = "auto")]
-    accel: AccelChoice,
+    /// Accelerator: `auto` uses KVM if it boots a kernel here, else TCG
+    /// [default: $K1OS_ACCEL, else auto]
+    #[arg(long, value_enum)]
+    accel: Option<AccelChoice>,
+}
+
+/// Guest memory unless `--memory` says otherwise.
+const DEFAULT_MEMORY_MIB: u32 = 1024;
+/// Less than this is certainly a mistake (`--memory 1` meant 1G?).
+const MIN_MEMORY_MIB: u32 = 64;
+
+/// `--memory`: `2G`, `512M`, `1536MiB`; a bare number is MiB. Whole MiB only.
+pub fn parse_memory(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let bytes = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        t.parse::<u64>()
+            .ok()
+            .and_then(|mib| mib.checked_mul(1 << 20))
+            .ok_or_else(|| format!("{t} MiB is too large"))?
+    } else {
+        persist::parse_size(t).map_err(|e| format!("{e:#}"))?
+    };
+    if bytes % (1 << 20) != 0 {
+        return Err(format!("{t} is not a whole number of MiB"));
+    }
+    let mib = u32::try_from(bytes >> 20).map_err(|_| format!("{t} is too large"))?;
+    if mib < MIN_MEMORY_MIB {
+        return Err(format!(
+            "{mib} MiB is too little to boot (at least {MIN_MEMORY_MIB}M; units: 512M, 2G)"
+        ));
+    }
+    Ok(mib)
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -57,13 +95,28 @@ enum AccelChoice {
     Tcg,
 }
 
+/// `--accel`, else `$K1OS_ACCEL` (an error names the variable), else auto.
+fn accel_choice(flag: Option<AccelChoice>) -> Result<AccelChoice> {
+    use clap::ValueEnum;
+    if let Some(choice) = flag {
+        return Ok(choice);
+    }
+    let Some(value) = paths::env_var(ACCEL_ENV) else {
+        return Ok(AccelChoice::Auto);
+    };
+    let value = value.to_string_lossy();
+    AccelChoice::from_str(value.trim(), true)
+        .map_err(|_| anyhow::anyhow!("{ACCEL_ENV}={value}: expected auto, kvm or tcg"))
+}
+
 pub fn exec(args: Args) -> Result<()> {
+    let accel_choice = accel_choice(args.accel)?;
     let iso_path = args
         .iso
         .unwrap_or_else(|| iso::iso_path(&paths::build_dir()));
     if !iso_path.is_file() {
         bail!(
-            "{} does not exist: build it with `make iso` (or `host-tools iso`)",
+            "{} does not exist: build it with `make iso` (or `./k1os iso`)",
             iso_path.display()
         );
     }
@@ -80,38 +133,33 @@ pub fn exec(args: Args) -> Result<()> {
         } else {
             Attach::Cdrom
         })
-        .memory_mib(args.memory)
+        .memory_mib(args.memory.unwrap_or(DEFAULT_MEMORY_MIB))
         .gui(args.gui);
     if let Some(image) = args.persist {
-        let image = image.unwrap_or_else(|| persist::default_path(ImageFormat::Raw));
-        if !image.exists() {
-            ui::step(&format!(
-                "{} does not exist: making it (host-tools make-persist)",
+        let image = match image {
+            Some(image) if !image.exists() => bail!(
+                "the data image {0} does not exist: make it with `./k1os make-persist {0}`, \
+                 or pass --persist alone for build/persist.img",
                 image.display()
-            ));
-            persist::make(&persist::Options {
-                target: image.clone(),
-                size: None,
-                format: ImageFormat::Raw,
-                force: false,
-                yes: false,
-            })?;
-        }
+            ),
+            Some(image) => image,
+            None => default_data_image()?,
+        };
         let format = image_format(&image)?;
         vm = vm.data(image, format);
     }
-    let accel = match args.accel {
+    let accel = match accel_choice {
         AccelChoice::Kvm => Accel::Kvm,
         AccelChoice::Tcg => Accel::Tcg,
         AccelChoice::Auto => probe_kvm(&iso_path)?,
     };
     let log = paths::build_dir().join("qemu-serial.log");
     ui::step(&format!(
-        "booting {} ({:?}, {:?}, {:?}{}); serial console copied to {}; Ctrl-A X quits",
+        "booting {} ({}, {}, {}{}); serial console copied to {}; Ctrl-A X quits",
         iso_path.display(),
-        vm.firmware,
-        vm.attach,
-        accel,
+        format!("{:?}", vm.firmware).to_lowercase(),
+        format!("{:?}", vm.attach).to_lowercase(),
+        format!("{accel:?}").to_lowercase(),
         match &vm.data {
             Some((p, _)) => format!(", data disk {}", p.display()),
             None => String::new(),
@@ -120,6 +168,32 @@ pub fn exec(args: Args) -> Result<()> {
     ));
     let entry = if args.ram_mode { 1 } else { 0 };
     vm.run_interactive(accel, &log, entry)
+}
+
+/// `--persist` without a path: `build/persist.img`, else `build/persist.qcow2`
+/// (what `make-persist --format qcow2` makes), else a new 2 GiB
+/// `build/persist.img`.
+fn default_data_image() -> Result<PathBuf> {
+    let raw = persist::default_path(ImageFormat::Raw);
+    let qcow2 = persist::default_path(ImageFormat::Qcow2);
+    if raw.exists() {
+        return Ok(raw);
+    }
+    if qcow2.exists() {
+        return Ok(qcow2);
+    }
+    ui::step(&format!(
+        "{} does not exist: making it (`./k1os make-persist`)",
+        raw.display()
+    ));
+    persist::make(&persist::Options {
+        target: raw.clone(),
+        size: None,
+        format: ImageFormat::Raw,
+        force: false,
+        yes: false,
+    })?;
+    Ok(raw)
 }
 
 /// KVM when it boots the ISO's own kernel here, else TCG.
@@ -171,4 +245,21 @@ fn image_format(path: &Path) -> Result<Format> {
     } else {
         Format::Raw
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("1024"), Ok(1024));
+        assert_eq!(parse_memory("1G"), Ok(1024));
+        assert_eq!(parse_memory("512M"), Ok(512));
+        assert_eq!(parse_memory("1536MiB"), Ok(1536));
+        assert_eq!(parse_memory("2g"), Ok(2048));
+        for bad in ["", "1", "1.5G", "banana", "1000000K", "999999999999", "-1G"] {
+            assert!(parse_memory(bad).is_err(), "{bad}");
+        }
+    }
 }
