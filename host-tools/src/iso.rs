@@ -411,7 +411,7 @@ pub fn check(opts: &Options) -> Result<()> {
         if !Path::new(file).exists() {
             problems.push(format!(
                 "{file} is missing: it comes with the Debian package `{pkg}` \
-                 (run `host-tools doctor --install`, or `apt-get install {pkg}`)"
+                 (run `./k1os doctor --install`, or `apt-get install {pkg}`)"
             ));
         }
     }
@@ -426,7 +426,7 @@ pub fn check(opts: &Options) -> Result<()> {
         None => match kernel::Pin::load() {
             Ok(pin) if !pin.path.exists() => problems.push(format!(
                 "the pinned kernel source {} (Linux {}) is missing: install it with \
-                 `host-tools doctor --install` or `apt-get install {}`, or pass \
+                 `./k1os doctor --install` or `apt-get install {}`, or pass \
                  --kernel-source TARBALL|DIR",
                 pin.path.display(),
                 pin.version,
@@ -466,7 +466,7 @@ pub fn root_filesystem(opts: &Options) -> Result<PathBuf> {
         ui::step(&format!("root filesystem: {} (--system)", system.display()));
         return Ok(system.clone());
     }
-    let step = ui::Step::start("root filesystem (host-tools rootfs)");
+    let step = ui::Step::start("root filesystem (./k1os rootfs)");
     let mut rootfs_opts = rootfs::Options::default_for_checkout(rootfs::Compression::Zstd);
     rootfs_opts.staging = opts.out.join("rootfs");
     rootfs_opts.image = opts
@@ -502,7 +502,7 @@ fn extract_notices(system: &Path, to: &Path) -> Result<()> {
         .read()
         .with_context(|| {
             format!(
-                "{} has no /{} (images made by `host-tools rootfs` have it)",
+                "{} has no /{} (images made by `./k1os rootfs` have it)",
                 system.display(),
                 notices::NOTICES_PATH
             )

@@ -41,7 +41,7 @@ fn boot_files() -> (PathBuf, PathBuf) {
         .collect();
     if !missing.is_empty() {
         panic!(
-            "missing {}: run `host-tools kernel --profile qemu` and `host-tools initramfs` first \
+            "missing {}: run `./k1os kernel --profile qemu` and `./k1os initramfs` first \
              (or point K1OS_TEST_KERNEL / K1OS_TEST_INITRD at a kernel and an initramfs)",
             missing.join(" and ")
         );

@@ -526,7 +526,7 @@ fn missing_host_program_fails_fast_and_names_the_package() {
     for needle in [
         "`xorriso` is not installed",
         "Debian package `xorriso`",
-        "host-tools doctor --install",
+        "doctor --install",
     ] {
         assert!(
             run.output.contains(needle),

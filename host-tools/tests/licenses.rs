@@ -47,12 +47,12 @@ fn cargo_deny_licenses(dir: &Path) -> (bool, String) {
         .arg(repo_root().join("deny.toml"))
         .args(["check", "licenses"])
         .output()
-        .expect("cargo deny is installed (host-tools doctor --install)");
+        .expect("cargo deny is installed (./k1os doctor --install)");
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(
         !text.contains("no such command"),
-        "cargo-deny is missing: run `host-tools doctor --install`\n{text}"
+        "cargo-deny is missing: run `./k1os doctor --install`\n{text}"
     );
     (out.status.success(), text)
 }

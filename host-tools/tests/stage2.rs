@@ -55,8 +55,8 @@ fn boot_files() -> (PathBuf, PathBuf, PathBuf) {
         .collect();
     if !missing.is_empty() {
         panic!(
-            "missing {}: run `host-tools kernel --profile qemu`, `host-tools initramfs` and \
-             `host-tools rootfs` first (or point K1OS_TEST_KERNEL / K1OS_TEST_INITRD / \
+            "missing {}: run `./k1os kernel --profile qemu`, `./k1os initramfs` and \
+             `./k1os rootfs` first (or point K1OS_TEST_KERNEL / K1OS_TEST_INITRD / \
              K1OS_TEST_ROOTFS at other files)",
             missing.join(", ")
         );

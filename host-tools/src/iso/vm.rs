@@ -132,7 +132,7 @@ impl IsoVm {
         for file in files {
             if !file.is_file() {
                 let hint = if file == Path::new(OVMF) {
-                    " (Debian package `ovmf`; `host-tools doctor --install`)"
+                    " (Debian package `ovmf`; `./k1os doctor --install`)"
                 } else {
                     ""
                 };
