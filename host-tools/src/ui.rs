@@ -1,7 +1,6 @@
 //! All of host-tools' output goes through here: brief by default, `--verbose`
 //! adds the command lines of external programs.
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
@@ -14,15 +13,34 @@ pub fn verbose() -> bool {
     VERBOSE.load(Ordering::Relaxed)
 }
 
-thread_local! {
-    /// How many [`Step`]s are open on this thread: nested steps and their
-    /// lines are indented by four spaces per level.
-    static DEPTH: Cell<usize> = const { Cell::new(0) };
+/// How many [`Step`]s are open: nested steps and the lines printed inside a
+/// step are indented by four spaces per level. Global rather than per thread,
+/// so a helper thread's lines (the kernel build's progress) are indented
+/// under the step they belong to.
+static DEPTH: Nesting = Nesting(AtomicUsize::new(0));
+
+/// An open-step counter.
+struct Nesting(AtomicUsize);
+
+impl Nesting {
+    fn enter(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn leave(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1));
+    }
+
+    /// Four spaces per open step.
+    fn indent(&self) -> String {
+        " ".repeat(4 * self.0.load(Ordering::Relaxed))
+    }
 }
 
-/// Four spaces per open step.
 fn indent() -> String {
-    " ".repeat(4 * DEPTH.with(Cell::get))
+    DEPTH.indent()
 }
 
 /// A progress line: `==> what` (indented inside an open [`Step`]).
@@ -38,6 +56,12 @@ pub fn note(what: &str) {
 /// Something that looks wrong but does not stop the command: `warning: what`.
 pub fn warning(what: &str) {
     eprintln!("{}warning: {what}", indent());
+}
+
+/// A line of a step's own output (progress, a result), under its `==>` line:
+/// `    what`.
+pub fn line(what: &str) {
+    eprintln!("{}    {what}", indent());
 }
 
 /// A detail line, shown only with `--verbose`.
@@ -57,7 +81,7 @@ pub struct Step {
 impl Step {
     pub fn start(name: impl Into<String>) -> Step {
         step(&name.into());
-        DEPTH.with(|d| d.set(d.get() + 1));
+        DEPTH.enter();
         Step {
             start: Instant::now(),
         }
@@ -75,7 +99,7 @@ impl Drop for Step {
     /// A step that fails (its error returned with `?`) ends here too, so the
     /// lines after it are not indented under it.
     fn drop(&mut self) {
-        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+        DEPTH.leave();
     }
 }
 
@@ -143,16 +167,17 @@ mod tests {
     }
 
     #[test]
-    fn steps_nest_and_a_failed_step_closes() {
-        let depth = || DEPTH.with(Cell::get);
-        assert_eq!(depth(), 0);
-        let outer = Step::start("outer");
-        let inner = Step::start("inner");
-        assert_eq!((depth(), indent().len()), (2, 8));
-        drop(inner); // as when `?` returns an error
-        assert_eq!(depth(), 1);
-        outer.done("done");
-        assert_eq!(depth(), 0);
+    fn nesting_indents_by_level_and_never_goes_below_zero() {
+        let n = Nesting(AtomicUsize::new(0));
+        n.enter();
+        n.enter();
+        assert_eq!(n.indent(), " ".repeat(8));
+        n.leave();
+        n.leave();
+        n.leave();
+        assert_eq!(n.indent(), "");
+        n.enter();
+        assert_eq!(n.indent(), "    ");
     }
 
     #[test]
