@@ -862,6 +862,14 @@ impl Plan {
         for (k, v) in contract_env() {
             cmd = cmd.env(k, v);
         }
+        // Printed before the script runs, so that a slow build can be
+        // followed with `tail -f`.
+        ui::step(&format!(
+            "package {} {}: building (log: {})",
+            p.name,
+            p.version,
+            log.display()
+        ));
         if let Err(e) = cmd.run_logged(&log) {
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
