@@ -434,4 +434,26 @@ fn help_lists_commands_in_build_order_and_the_environment() {
         .collect();
     assert!(options.last().unwrap().contains("--verbose"), "{r}");
     assert!(r.stdout.contains("Examples:\n  ./k1os initramfs"), "{r}");
+
+    // Every example fits 80 columns: none is wrapped onto a line of its own.
+    for command in [
+        "initramfs",
+        "packages",
+        "rootfs",
+        "iso",
+        "make-persist",
+        "qemu",
+    ] {
+        let r = run(host_tools(&checkout(), &[command, "--help"]).env("COLUMNS", "80"));
+        let (_, examples) = r
+            .stdout
+            .split_once("Examples:\n")
+            .unwrap_or_else(|| panic!("{command} has no examples: {r}"));
+        for line in examples.lines().filter(|l| !l.is_empty()) {
+            assert!(
+                line.starts_with("  ./k1os ") || line.starts_with("  sudo "),
+                "{command}: wrapped example `{line}`: {r}"
+            );
+        }
+    }
 }

@@ -16,8 +16,8 @@ changed takes a second or two. The ISO is reproducible (SOURCE_DATE_EPOCH,
 default the last commit's time). The kernel is cached in $K1OS_CACHE.
 
 Examples:
-  ./k1os iso                  for real PCs (generic kernel: ~20 min the first time)
-  ./k1os iso --profile qemu   the small test kernel: minutes; boots in QEMU only
+  ./k1os iso                  for real PCs (generic kernel: ~20 min at first)
+  ./k1os iso --profile qemu   the small test kernel: minutes; QEMU only
   ./k1os qemu                 then boot it")]
 pub struct Args {
     /// Kernel profile: `generic` boots real PCs, `qemu` is the small test

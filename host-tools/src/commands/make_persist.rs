@@ -17,7 +17,7 @@ not be in use; what is on it is shown and you must type `yes` (or pass --yes,
 which is required without a terminal). Sizes are binary: 2G = 2 GiB.
 
 Examples:
-  ./k1os make-persist                 build/persist.img, 2 GiB, for qemu --persist
+  ./k1os make-persist     build/persist.img (2 GiB), for `./k1os qemu --persist`
   ./k1os make-persist build/small.qcow2 --size 512M
   sudo target/debug/host-tools make-persist /dev/sdX   (erases the stick sdX)")]
 pub struct Args {
