@@ -25,6 +25,7 @@ use crate::{paths, ui};
 
 mod check;
 mod pin;
+mod progress;
 
 pub use check::{
     Config, Problem, Requirement, check_config, check_file, guess_profile, parse_config,
@@ -512,7 +513,22 @@ fn build_entry(
         .unwrap_or(1);
     let step = ui::Step::start(format!("kernel {profile}: make -j{jobs} bzImage"));
     let log = partial.join("build.log");
-    make(&[&format!("-j{jobs}"), "bzImage"]).run_logged(&log)?;
+    let expected = last_build_objects(profile, entry);
+    progress_line(&format!(
+        "log: {} (`tail -f` it to follow; a progress line every {} s)",
+        log.display(),
+        progress::EVERY.as_secs()
+    ));
+    let watch = progress::Watch::start(log.clone(), progress::EVERY, move |snapshot| {
+        progress_line(&progress::line(
+            &format!("kernel {profile}"),
+            snapshot,
+            expected,
+        ))
+    });
+    let built = make(&[&format!("-j{jobs}"), "bzImage"]).run_logged(&log);
+    drop(watch);
+    built?;
     let bzimage = out.join("arch/x86/boot/bzImage");
     if !bzimage.is_file() {
         bail!(
@@ -545,6 +561,35 @@ fn build_entry(
         ));
     }
     Ok(())
+}
+
+/// A line under the current step, on stderr, printed from any thread (the
+/// progress watcher's included).
+fn progress_line(what: &str) {
+    eprintln!("    {what}");
+}
+
+/// How many objects the newest complete build of `profile` in the cache made
+/// (other than `entry`): what this build will roughly make too.
+fn last_build_objects(profile: Profile, entry: &Path) -> Option<u64> {
+    let root = entry.parent()?;
+    let prefix = format!("{profile}-");
+    let newest = fs::read_dir(root)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p != entry
+                && p.extension().is_none()
+                && file_name(p).starts_with(&prefix)
+                && p.join("build.log").is_file()
+        })
+        .max_by_key(|p| {
+            fs::metadata(p.join("build.log"))
+                .and_then(|m| m.modified())
+                .ok()
+        })?;
+    progress::count_objects(&newest.join("build.log"))
 }
 
 /// `make O=<out>` in `src`, with the environment that makes builds reproducible.
