@@ -24,12 +24,12 @@ use crate::run::Cmd;
 use crate::{paths, ui};
 
 mod check;
-mod pin;
+pub mod pin;
 mod progress;
 
 pub use check::{
-    Config, Problem, Requirement, check_config, check_file, guess_profile, parse_config,
-    parse_fragment, report, requirements,
+    Config, Problem, Requirement, check_config, check_file, config_from_bytes, guess_profile,
+    parse_config, parse_fragment, report, requirements,
 };
 pub use pin::Pin;
 
@@ -155,14 +155,28 @@ impl Source {
     }
 }
 
-/// Resolves `--source` (or the pinned tarball when `None`) and verifies the
-/// pinned tarball's checksum.
+/// What `kernel --kernel-source PATH` (and `iso --kernel-source`) says when
+/// PATH does not exist.
+pub fn missing_source_message(source: &Path) -> String {
+    format!(
+        "the kernel source {} (--kernel-source) does not exist: pass a kernel tarball \
+         (linux-*.tar.xz) or an unpacked kernel tree, or leave --kernel-source out to build \
+         the pinned source (kernel/pin.toml)",
+        source.display()
+    )
+}
+
+/// Resolves `--kernel-source` (or the pinned tarball when `None`, verified by
+/// [`verify_pinned`]).
 pub fn resolve_source(pin: &Pin, source: Option<&Path>) -> Result<Source> {
     let Some(source) = source else {
-        return pinned_source(pin);
+        return verify_pinned(pin);
     };
+    if !source.exists() {
+        bail!("{}", missing_source_message(source));
+    }
     let meta = fs::metadata(source)
-        .with_context(|| format!("kernel source {} (--source)", source.display()))?;
+        .with_context(|| format!("kernel source {} (--kernel-source)", source.display()))?;
     let path =
         fs::canonicalize(source).with_context(|| format!("resolving {}", source.display()))?;
     if meta.is_dir() {
@@ -181,8 +195,8 @@ pub fn resolve_source(pin: &Pin, source: Option<&Path>) -> Result<Source> {
             )
         })?;
         if version != pin.version {
-            ui::step(&format!(
-                "note: {} is Linux {version}, not the pinned {}",
+            ui::note(&format!(
+                "{} is Linux {version}, not the pinned {}",
                 path.display(),
                 pin.version
             ));
@@ -191,8 +205,12 @@ pub fn resolve_source(pin: &Pin, source: Option<&Path>) -> Result<Source> {
     } else {
         let sha256 = sha256_file(&path)?;
         if sha256 != pin.sha256 {
-            ui::detail(&format!(
-                "{} is not the pinned tarball (sha256 {sha256}); building it as given",
+            // Read now, so that a file that is no kernel tarball stops here
+            // rather than after extracting it.
+            let version = pin::tarball_version(&path)?;
+            ui::note(&format!(
+                "{} (Linux {version}) is not the pinned tarball (sha256 {sha256}): \
+                 building it as given, in a cache entry of its own",
                 path.display()
             ));
         }
@@ -200,18 +218,31 @@ pub fn resolve_source(pin: &Pin, source: Option<&Path>) -> Result<Source> {
     }
 }
 
-fn pinned_source(pin: &Pin) -> Result<Source> {
+/// What `kernel` checks before it builds the pinned source: the tarball at
+/// the pin's `path` exists, has the pinned sha256, and its top Makefile says
+/// the pinned version. Each failure says what to do: install the pinned
+/// version, re-pin on purpose (`./k1os kernel pin`), or build another source.
+pub fn verify_pinned(pin: &Pin) -> Result<Source> {
     let path = &pin.path;
-    let what_to_do = format!(
-        "install it with `host-tools doctor --install` or `apt-get install {pkg}` \
-         (version {debver}), or pass --source TARBALL|DIR (for example the upstream {url})",
-        pkg = pin.debian_package,
-        debver = pin.debian_version,
-        url = pin.upstream
+    let pin_file = pin.file().display();
+    let install = match pin.debian() {
+        Some((pkg, debver)) => format!(
+            "install the pinned version with `./k1os doctor --install` or \
+             `apt-get install {pkg}={debver}`"
+        ),
+        None => format!(
+            "put the pinned tarball back at {} (it comes from no Debian package)",
+            path.display()
+        ),
+    };
+    let elsewhere = format!(
+        "to build another source once, pass --kernel-source TARBALL|DIR (for example the \
+         upstream {})",
+        pin.upstream
     );
     if !path.exists() {
         bail!(
-            "the pinned kernel source {} is missing (Linux {}, sha256 {}): {what_to_do}",
+            "the pinned kernel source {} is missing (Linux {}, sha256 {}): {install}; or {elsewhere}",
             path.display(),
             pin.version,
             pin.sha256
@@ -219,15 +250,31 @@ fn pinned_source(pin: &Pin) -> Result<Source> {
     }
     let actual = sha256_file(path)?;
     if actual != pin.sha256 {
+        let probably = match pin.debian() {
+            Some((pkg, debver)) => format!(
+                " The installed {pkg} is probably not version {debver} (Debian updates it in \
+                 place)."
+            ),
+            None => String::new(),
+        };
         bail!(
-            "{} does not match {}: expected sha256 {}, actual sha256 {actual}. \
-             The installed {} is probably not version {}: {what_to_do}; \
-             or, to move K1OS to that kernel, update kernel/pin.toml on purpose",
+            "{} is not the tarball {pin_file} pins: sha256 mismatch: expected sha256 {}, \
+             actual sha256 {actual}.{probably} Either {install}; or move K1OS to the installed \
+             kernel on purpose: `./k1os kernel pin` rewrites {pin_file} from it (version, \
+             Debian version, sha256, build epoch), to commit alone; or {elsewhere}",
             path.display(),
-            pin_path().display(),
             pin.sha256,
-            pin.debian_package,
-            pin.debian_version
+        );
+    }
+    let version = pin::tarball_version(path)?;
+    if version != pin.version {
+        bail!(
+            "{} has the pinned sha256 but is Linux {version}, while {pin_file} says version = \
+             \"{}\": the pin was edited by hand; `./k1os kernel pin --kernel-source {}` \
+             rewrites it from the tarball",
+            path.display(),
+            pin.version,
+            path.display()
         );
     }
     Ok(Source::Tarball {
@@ -555,10 +602,7 @@ fn build_entry(
     fs::rename(&staged, entry)
         .with_context(|| format!("renaming {} to {}", staged.display(), entry.display()))?;
     if let Err(err) = fs::remove_dir_all(&partial) {
-        ui::step(&format!(
-            "note: could not remove {}: {err}",
-            partial.display()
-        ));
+        ui::note(&format!("could not remove {}: {err}", partial.display()));
     }
     Ok(())
 }
@@ -719,22 +763,46 @@ mod tests {
         }
     }
 
-    const HELLO_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+    /// `dir/name`: a tar.xz holding only `top/Makefile` saying `version`.
+    pub(crate) fn tiny_tarball(dir: &Path, name: &str, top: &str, version: &str) -> PathBuf {
+        let tree = dir.join(format!("{name}.tree"));
+        fs::create_dir_all(tree.join(top)).unwrap();
+        let mut parts = version.split('.');
+        let makefile = format!(
+            "# SPDX-License-Identifier: GPL-2.0\nVERSION = {}\nPATCHLEVEL = {}\nSUBLEVEL = {}\n\
+             EXTRAVERSION =\nNAME = Test\n",
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap()
+        );
+        fs::write(tree.join(top).join("Makefile"), makefile).unwrap();
+        let tarball = dir.join(name);
+        Cmd::new("tar")
+            .arg("-cJf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&tree)
+            .args(["--mtime=@1700000000", "--owner=0", "--group=0", top])
+            .run()
+            .unwrap();
+        tarball
+    }
 
     #[test]
     fn a_missing_pinned_tarball_says_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("linux-source-6.1.tar.xz");
-        let err = resolve_source(&pin_at(&path, HELLO_SHA256), None)
+        let sha = "0".repeat(64);
+        let err = resolve_source(&pin_at(&path, &sha), None)
             .unwrap_err()
             .to_string();
         for needle in [
             &path.display().to_string(),
             "missing",
-            HELLO_SHA256,
-            "host-tools doctor --install",
-            "apt-get install linux-source-6.1",
-            "--source",
+            &sha,
+            "./k1os doctor --install",
+            "apt-get install linux-source-6.1=6.1.192-2",
+            "--kernel-source",
         ] {
             assert!(err.contains(needle), "`{needle}` not in: {err}");
         }
@@ -743,29 +811,75 @@ mod tests {
     #[test]
     fn a_pinned_tarball_with_another_checksum_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("linux-source-6.1.tar.xz");
-        fs::write(&path, "hello").unwrap();
+        let path = tiny_tarball(
+            dir.path(),
+            "linux-source-6.1.tar.xz",
+            "linux-source-6.1",
+            "6.1.192",
+        );
+        let actual = sha256_file(&path).unwrap();
         let expected = "0".repeat(64);
         let err = resolve_source(&pin_at(&path, &expected), None)
             .unwrap_err()
             .to_string();
         for needle in [
             &path.display().to_string(),
+            "sha256 mismatch",
             &format!("expected sha256 {expected}"),
-            &format!("actual sha256 {HELLO_SHA256}"),
-            "host-tools doctor --install",
-            "--source",
+            &format!("actual sha256 {actual}"),
+            "./k1os doctor --install",
+            "`./k1os kernel pin`",
+            "--kernel-source",
         ] {
             assert!(err.contains(needle), "`{needle}` not in: {err}");
         }
-        let ok = resolve_source(&pin_at(&path, HELLO_SHA256), None).unwrap();
+        let ok = resolve_source(&pin_at(&path, &actual), None).unwrap();
         assert_eq!(
             ok,
             Source::Tarball {
-                path,
-                sha256: HELLO_SHA256.to_string()
+                path: path.clone(),
+                sha256: actual.clone()
             }
         );
+        // The right bytes, but a version edited by hand in pin.toml.
+        let edited = Pin {
+            version: "6.1.191".to_string(),
+            ..pin_at(&path, &actual)
+        };
+        let err = verify_pinned(&edited).unwrap_err().to_string();
+        assert!(
+            err.contains("has the pinned sha256 but is Linux 6.1.192")
+                && err.contains("kernel pin"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_bogus_kernel_source_is_refused_with_a_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        let pin = Pin::load().unwrap();
+        let missing = dir.path().join("nonexistent");
+        let err = resolve_source(&pin, Some(&missing)).unwrap_err();
+        assert_eq!(err.to_string(), missing_source_message(&missing));
+        assert!(
+            err.to_string()
+                .contains("(--kernel-source) does not exist: pass a kernel tarball")
+        );
+        let not_a_tarball = dir.path().join("notes.txt");
+        fs::write(&not_a_tarball, "hello").unwrap();
+        let err = format!(
+            "{:#}",
+            resolve_source(&pin, Some(&not_a_tarball)).unwrap_err()
+        );
+        assert!(err.contains("is not a kernel tarball"), "{err}");
+        let other = tiny_tarball(
+            dir.path(),
+            "linux-6.1.999.tar.xz",
+            "linux-6.1.999",
+            "6.1.999",
+        );
+        let source = resolve_source(&pin, Some(&other)).unwrap();
+        assert!(matches!(source, Source::Tarball { .. }), "built as given");
     }
 
     #[test]

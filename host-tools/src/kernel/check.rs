@@ -1,9 +1,11 @@
 //! `host-tools kernel check`: a final .config against the profile's fragments,
 //! naming what blocks each missing option (from a table of Kconfig dependencies).
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
+use std::io::Read;
 use std::path::Path;
 
 use super::{Profile, file_name};
@@ -54,6 +56,34 @@ pub fn parse_config(text: &str) -> Config {
         .into_iter()
         .filter_map(|r| Some((r.option, r.value?)))
         .collect()
+}
+
+/// The .config in `bytes`, as `kernel check` reads it: text, or gzip-compressed
+/// text (`/proc/config.gz`). `name` names the input in errors. Something with
+/// no `CONFIG_` line at all is not a kernel .config, and says so rather than
+/// failing every requirement.
+pub fn config_from_bytes(bytes: &[u8], name: &str) -> Result<Config> {
+    let text: Cow<'_, [u8]> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .with_context(|| format!("{name}: gzip data that does not decompress"))?;
+        out.into()
+    } else {
+        bytes.into()
+    };
+    let Ok(text) = std::str::from_utf8(&text) else {
+        bail!(
+            "{name} is not a kernel .config: it is binary data (a kernel image? pass the \
+             .config it was built with, such as build/kernel/config or /proc/config.gz)"
+        );
+    };
+    if parse_fragment(text, ".config").is_empty() {
+        bail!(
+            "{name} is not a kernel .config: it has no `CONFIG_…=` or `# CONFIG_… is not set` line"
+        );
+    }
+    Ok(parse_config(text))
 }
 
 /// The requirements of `profile`: its fragments' lines, later fragments
@@ -502,6 +532,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn plain_and_gzip_configs_are_read_and_other_files_refused() {
+        use std::io::Write;
+        let text = "# comment\nCONFIG_MODULES=y\n# CONFIG_EXT4_FS is not set\n";
+        let plain = config_from_bytes(text.as_bytes(), "c").unwrap();
+        assert_eq!(plain.get("MODULES").map(String::as_str), Some("y"));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(config_from_bytes(&gz, "config.gz").unwrap(), plain);
+
+        let err = config_from_bytes(b"# K1OS\n\nSome prose.\n", "README.md").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "README.md is not a kernel .config: it has no `CONFIG_…=` or \
+             `# CONFIG_… is not set` line"
+        );
+        let err = config_from_bytes(b"MZ\xea\x07\xc0\x07\x8c\xc8HdrS\xff", "bzImage").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("bzImage is not a kernel .config: it is binary data")
+        );
+        let err = config_from_bytes(&gz[..gz.len() / 2], "cut.gz").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cut.gz: gzip data that does not decompress")
+        );
     }
 
     #[test]
