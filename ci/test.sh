@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-host_tools() { cargo run --quiet --locked -p host-tools -- "$@"; }
+# ./k1os: host-tools through cargo, acting on this checkout.
+host_tools() { ./k1os "$@"; }
 
 echo "==> host packages"
 host_tools doctor --install
