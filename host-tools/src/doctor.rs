@@ -94,7 +94,8 @@ pub const FILES: &[(&str, &str, Purpose)] = &[
     ("/usr/share/ovmf/OVMF.fd", "ovmf", Purpose::Test),
 ];
 
-/// rustup targets the build needs (`warp` and other static std binaries).
+/// rustup targets the build needs: static std binaries for the image (`warp`,
+/// the package manager being built, links against musl).
 pub const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
 
 /// Cargo subcommands the test command runs, pinned: `(crate, version)`.
@@ -128,17 +129,16 @@ impl PinnedPackage {
     }
 }
 
-/// The kernel source package as `kernel/pin.toml` pins it.
-fn kernel_source_pin() -> Result<(PinnedPackage, std::path::PathBuf)> {
+/// The kernel source package as `kernel/pin.toml` pins it (`None` when the pin
+/// is a tarball no Debian package provides), and the tarball's path.
+fn kernel_source_pin() -> Result<(Option<PinnedPackage>, std::path::PathBuf)> {
     let pin = kernel::Pin::load()?;
-    Ok((
-        PinnedPackage {
-            name: pin.debian_package.clone(),
-            version: pin.debian_version.clone(),
-            pinned_in: "kernel/pin.toml".to_string(),
-        },
-        pin.path.clone(),
-    ))
+    let package = pin.debian().map(|(name, version)| PinnedPackage {
+        name: name.to_string(),
+        version: version.to_string(),
+        pinned_in: "kernel/pin.toml".to_string(),
+    });
+    Ok((package, pin.path.clone()))
 }
 
 /// Debian packages the purpose needs, without versions, sorted and unique.
@@ -165,6 +165,8 @@ pub enum Lack {
         pin: PinnedPackage,
         installed: Option<String>,
     },
+    /// The pinned kernel tarball, which no Debian package provides.
+    Tarball(std::path::PathBuf),
     /// `rustup` or `cargo` itself: no install command can fix that for us.
     Toolchain(&'static str),
     RustTarget(&'static str),
@@ -193,6 +195,10 @@ impl Lack {
                 "{} {v} is installed, but {} pins {}",
                 pin.name, pin.pinned_in, pin.version
             ),
+            Lack::Tarball(path) => format!(
+                "the kernel tarball {} that kernel/pin.toml pins (no Debian package provides it)",
+                path.display()
+            ),
             Lack::Toolchain(tool) => format!(
                 "`{tool}` is not on PATH: install Rust with rustup (https://rustup.rs), \
                  then open a new shell"
@@ -209,6 +215,10 @@ impl Lack {
             Lack::PinnedVersion { pin, .. } => {
                 format!("sudo apt-get install --allow-downgrades {}", pin.request())
             }
+            Lack::Tarball(path) => format!(
+                "download the `upstream` tarball of kernel/pin.toml to {}",
+                path.display()
+            ),
             Lack::Toolchain(_) => "https://rustup.rs".to_string(),
             Lack::RustTarget(t) => format!("rustup target add {t}"),
             Lack::CargoTool { name, version } => {
@@ -241,10 +251,15 @@ pub fn missing(purpose: Purpose) -> Result<Vec<Lack>> {
             });
         }
     }
-    let (pin, tarball) = kernel_source_pin()?;
-    let installed = installed_version(&pin.name);
-    if installed.as_deref() != Some(pin.version.as_str()) || !tarball.exists() {
-        lacks.push(Lack::PinnedVersion { pin, installed });
+    match kernel_source_pin()? {
+        (Some(pin), tarball) => {
+            let installed = installed_version(&pin.name);
+            if installed.as_deref() != Some(pin.version.as_str()) || !tarball.exists() {
+                lacks.push(Lack::PinnedVersion { pin, installed });
+            }
+        }
+        (None, tarball) if !tarball.exists() => lacks.push(Lack::Tarball(tarball)),
+        (None, _) => {}
     }
     if run::which("rustup").is_none() {
         lacks.push(Lack::Toolchain("rustup"));
@@ -729,7 +744,7 @@ pub fn doctor(purpose: Purpose, install: bool) -> Result<()> {
         let (pin, _) = kernel_source_pin()?;
         ui::step("apt-get update");
         apt(&["update".to_string(), "-q".to_string()]).run_interactive()?;
-        let plan = Plan::for_lacks(purpose, std::slice::from_ref(&pin), &lacks);
+        let plan = Plan::for_lacks(purpose, pin.as_slice(), &lacks);
         ui::step(&format!(
             "simulate installing the whole set ({} packages) with apt-get -s",
             plan.requests.len()
