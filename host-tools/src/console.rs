@@ -110,7 +110,7 @@ impl Console {
         )?;
         let cmd = Cmd::new(QEMU).args(args);
         let display = cmd.display();
-        let child = cmd.start_background()?;
+        let child = cmd.start_background_duct()?;
         let start = Instant::now();
         let stream = loop {
             match UnixStream::connect(&socket) {

@@ -111,17 +111,12 @@ impl Accel {
         let vm = Vm::new(kernel)
             .memory_mib(128)
             .append("root=/dev/k1os-kvm-probe");
-        let handle = vm
+        let child = vm
             .command(Accel::Kvm, &Serial::File(serial.clone()))?
-            .into_expression()?
-            .stdin_null()
-            .stdout_null()
-            .stderr_null()
-            .unchecked()
-            .start()
+            .start_background()
             .context("starting the KVM probe")?;
-        if handle.wait_timeout(KVM_PROBE_TIMEOUT)?.is_none() {
-            handle.kill()?;
+        if child.wait_timeout(KVM_PROBE_TIMEOUT)?.is_none() {
+            child.kill()?;
         }
         let log = std::fs::read(&serial).unwrap_or_default();
         let _ = std::fs::remove_file(&serial);
@@ -435,19 +430,11 @@ impl Vm {
         // never passes for this run's when QEMU fails to start.
         let _ = std::fs::remove_file(log);
         let start = Instant::now();
-        let handle = cmd.start_background()?;
-        let waited = handle
-            .wait_timeout(timeout)
-            .with_context(|| format!("waiting for `{display}`"))?;
-        let (outcome, stderr) = match waited {
-            Some(output) => (
-                Outcome::Exited(output.status.code()),
-                String::from_utf8_lossy(&output.stderr).into_owned(),
-            ),
+        let child = cmd.start_background()?;
+        let (outcome, stderr) = match child.wait_timeout(timeout)? {
+            Some(output) => (Outcome::Exited(output.code), output.stderr),
             None => {
-                handle
-                    .kill()
-                    .with_context(|| format!("killing `{display}` after the timeout"))?;
+                child.kill()?;
                 (Outcome::TimedOut, String::new())
             }
         };

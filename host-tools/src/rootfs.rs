@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use k1os_contract::contract;
 
 use crate::packages::{self, Built, Plan, Settings};
-use crate::run::{Cmd, tail_block};
+use crate::run::Cmd;
 use crate::{initramfs, notices, paths};
 
 /// Compression of the squashfs (the K1OS kernel reads both).
@@ -223,7 +223,10 @@ pub fn squashfs(staging: &Path, image: &Path, compression: Compression, epoch: u
     let tmp = image.with_extension("squashfs.tmp");
     let _ = fs::remove_file(&tmp);
     let epoch = epoch.to_string();
-    let cmd = Cmd::new("mksquashfs")
+    // mksquashfs refuses -all-time when SOURCE_DATE_EPOCH is set (even to
+    // the same value), and -all-time is what also stamps symlinks: so it
+    // runs without it.
+    let made = Cmd::new("mksquashfs")
         .arg(staging)
         .arg(&tmp)
         .args([
@@ -235,28 +238,12 @@ pub fn squashfs(staging: &Path, image: &Path, compression: Compression, epoch: u
             "-reproducible",
         ])
         .args(compression.mksquashfs_args())
-        .args(["-all-time", &epoch, "-mkfs-time", &epoch]);
-    let display = cmd.display();
-    // mksquashfs refuses -all-time when SOURCE_DATE_EPOCH is set (even to
-    // the same value), and -all-time is what also stamps symlinks: so it
-    // runs without it.
-    let out = cmd
-        .into_expression()?
+        .args(["-all-time", &epoch, "-mkfs-time", &epoch])
         .env_remove("SOURCE_DATE_EPOCH")
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .with_context(|| format!("could not start `{display}`"))?;
-    if !out.status.success() {
+        .run();
+    if let Err(err) = made {
         let _ = fs::remove_file(&tmp);
-        let text = String::from_utf8_lossy(&out.stderr).into_owned()
-            + &String::from_utf8_lossy(&out.stdout);
-        bail!(
-            "`{display}` failed ({}){}",
-            out.status,
-            tail_block(&text, 20)
-        );
+        return Err(err);
     }
     fs::rename(&tmp, image)
         .with_context(|| format!("renaming {} to {}", tmp.display(), image.display()))

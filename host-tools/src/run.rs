@@ -1,21 +1,38 @@
-//! Every external program runs through here. A program that is missing names
-//! its Debian package; one that fails names its command line, exit status and
-//! the tail of its output.
+//! Every external program runs through here: [`Cmd`] runs it to the end
+//! (checked, unchecked or with the terminal), [`Child`] is one running in the
+//! background. A program that is missing names its Debian package; one that
+//! fails names its command line, exit status and the tail of its output.
+//!
+//! Nothing else in `host-tools/src` uses `duct` or `std::process::Command`
+//! (`ci/test.sh` checks it); tests may.
 use anyhow::{Context, Result, anyhow, bail};
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::{doctor, ui};
 
 /// How many lines of a failing command's output an error shows.
-const TAIL_LINES: usize = 20;
+pub const TAIL_LINES: usize = 20;
 
 /// An external command, built like `std::process::Command`.
 pub struct Cmd {
     program: String,
     args: Vec<OsString>,
-    dir: Option<std::path::PathBuf>,
-    env: Vec<(OsString, OsString)>,
+    dir: Option<PathBuf>,
+    env: Vec<(OsString, Option<OsString>)>,
+    stdin: Stdin,
+    /// Exit codes that count as success (default: 0).
+    accepted: Vec<i32>,
+}
+
+/// What a command reads.
+enum Stdin {
+    /// This process's stdin.
+    Inherit,
+    /// `/dev/null`: the command cannot wait for an answer.
+    Null,
+    Bytes(Vec<u8>),
 }
 
 impl Cmd {
@@ -25,6 +42,8 @@ impl Cmd {
             args: Vec::new(),
             dir: None,
             env: Vec::new(),
+            stdin: Stdin::Inherit,
+            accepted: vec![0],
         }
     }
 
@@ -48,7 +67,32 @@ impl Cmd {
     }
 
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Cmd {
-        self.env.push((key.into(), value.into()));
+        self.env.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// Runs it without `key` in its environment.
+    pub fn env_remove(mut self, key: impl Into<OsString>) -> Cmd {
+        self.env.push((key.into(), None));
+        self
+    }
+
+    /// Its stdin is `/dev/null` (by default it is this process's).
+    pub fn stdin_null(mut self) -> Cmd {
+        self.stdin = Stdin::Null;
+        self
+    }
+
+    /// Its stdin is `bytes`.
+    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Stdin::Bytes(bytes.into());
+        self
+    }
+
+    /// Exit codes that mean success (`e2fsck -y`: `&[0, 1]`, 1 being
+    /// "errors corrected"); 0 alone by default.
+    pub fn accept_codes(mut self, codes: &[i32]) -> Cmd {
+        self.accepted = codes.to_vec();
         self
     }
 
@@ -73,42 +117,45 @@ impl Cmd {
             expr = expr.dir(dir);
         }
         for (k, v) in &self.env {
-            expr = expr.env(k, v);
+            expr = match v {
+                Some(v) => expr.env(k, v),
+                None => expr.env_remove(k),
+            };
         }
-        Ok(expr)
+        expr = match &self.stdin {
+            Stdin::Inherit => expr,
+            Stdin::Null => expr.stdin_null(),
+            Stdin::Bytes(bytes) => expr.stdin_bytes(bytes.clone()),
+        };
+        Ok(expr.unchecked())
+    }
+
+    fn accepts(&self, status: std::process::ExitStatus) -> bool {
+        status.code().is_some_and(|c| self.accepted.contains(&c))
     }
 
     /// Runs it; stdout and stderr are captured and shown only on failure.
     pub fn run(&self) -> Result<()> {
-        self.output().map(|_| ())
+        self.read().map(|_| ())
     }
 
     /// Runs it and returns its stdout (stderr is shown only on failure).
     pub fn read(&self) -> Result<String> {
-        self.output()
-    }
-
-    fn output(&self) -> Result<String> {
-        let out = self
-            .expression()?
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked()
-            .run()
-            .with_context(|| format!("could not start `{}`", self.display()))?;
-        if !out.status.success() {
-            let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
-            if text.trim().is_empty() {
-                text = String::from_utf8_lossy(&out.stdout).into_owned();
-            }
+        let out = self.output_unchecked()?;
+        if !out.success {
+            let text = if out.stderr.trim().is_empty() {
+                &out.stdout
+            } else {
+                &out.stderr
+            };
             bail!(
                 "`{}` failed ({}){}",
                 self.display(),
                 out.status,
-                tail_block(&text, TAIL_LINES)
+                tail_block(text, TAIL_LINES)
             );
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(out.stdout)
     }
 
     /// Runs it and returns what it did, whatever its exit status: for callers
@@ -119,15 +166,9 @@ impl Cmd {
             .expression()?
             .stdout_capture()
             .stderr_capture()
-            .unchecked()
             .run()
             .with_context(|| format!("could not start `{}`", self.display()))?;
-        Ok(Output {
-            success: out.status.success(),
-            status: out.status.to_string(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Ok(Output::new(self.accepts(out.status), &out))
     }
 
     /// Runs it with output going to `log` (stdout and stderr both); on failure
@@ -139,11 +180,10 @@ impl Cmd {
             .expression()?
             .stderr_to_stdout()
             .stdout_file(file)
-            .unchecked()
             .run()
             .with_context(|| format!("could not start `{}`", self.display()))?
             .status;
-        if !status.success() {
+        if !self.accepts(status) {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             bail!(
                 "`{}` failed ({status}); full log: {}{}",
@@ -159,43 +199,123 @@ impl Cmd {
     pub fn run_interactive(&self) -> Result<()> {
         let status = self
             .expression()?
-            .unchecked()
             .run()
             .with_context(|| format!("could not start `{}`", self.display()))?
             .status;
-        if !status.success() {
+        if !self.accepts(status) {
             bail!("`{}` failed ({status})", self.display());
         }
         Ok(())
     }
 
-    /// Starts it in the background (QEMU): no stdin, stdout discarded, stderr
-    /// captured for the caller's error message; exit status not checked.
-    pub fn start_background(&self) -> Result<duct::Handle> {
+    /// Starts it in the background (QEMU): stdin `/dev/null` (unless
+    /// [`Cmd::stdin_bytes`]), stdout discarded, stderr kept for the caller's
+    /// messages.
+    pub fn start_background(&self) -> Result<Child> {
+        let mut expr = self.expression()?;
+        if let Stdin::Inherit = self.stdin {
+            expr = expr.stdin_null();
+        }
+        let handle = expr
+            .stdout_null()
+            .stderr_capture()
+            .start()
+            .with_context(|| format!("could not start `{}`", self.display()))?;
+        Ok(Child {
+            handle,
+            display: self.display(),
+        })
+    }
+}
+
+impl Cmd {
+    /// Transitional: the raw background handle, until the VM harness uses [`Child`].
+    pub fn start_background_duct(&self) -> Result<duct::Handle> {
         self.expression()?
             .stdin_null()
             .stdout_null()
             .stderr_capture()
-            .unchecked()
             .start()
             .with_context(|| format!("could not start `{}`", self.display()))
     }
-
-    /// The duct expression, for callers that manage the process themselves
-    /// (QEMU with a timeout). The program is checked first.
-    pub fn into_expression(self) -> Result<duct::Expression> {
-        self.expression()
-    }
 }
 
-/// What a command run with [`Cmd::output_unchecked`] did.
+/// What a command did: [`Cmd::output_unchecked`], or a [`Child`] that ended.
 #[derive(Debug, Clone)]
 pub struct Output {
+    /// Its exit code is one the command accepts (0 unless
+    /// [`Cmd::accept_codes`] says more).
     pub success: bool,
+    /// `None` when a signal ended it.
+    pub code: Option<i32>,
     /// `exit status: 100`, for messages.
     pub status: String,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Output {
+    fn new(success: bool, out: &std::process::Output) -> Output {
+        Output {
+            success,
+            code: out.status.code(),
+            status: out.status.to_string(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The last `n` lines of its stderr as a block for a message ([`tail_block`]).
+    pub fn stderr_tail(&self, n: usize) -> String {
+        tail_block(&self.stderr, n)
+    }
+}
+
+/// A program running in the background ([`Cmd::start_background`]). Dropping
+/// it does not stop the program: call [`Child::kill`].
+pub struct Child {
+    handle: duct::Handle,
+    display: String,
+}
+
+impl Child {
+    /// Its command line, for messages.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// What it did, if it has ended; never blocks.
+    pub fn try_wait(&self) -> Result<Option<Output>> {
+        let out = self
+            .handle
+            .try_wait()
+            .with_context(|| format!("waiting for `{}`", self.display))?;
+        Ok(out.map(|o| Output::new(o.status.success(), o)))
+    }
+
+    /// What it did, once it ends; `None` if it is still running after `timeout`.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<Output>> {
+        let out = self
+            .handle
+            .wait_timeout(timeout)
+            .with_context(|| format!("waiting for `{}`", self.display))?;
+        Ok(out.map(|o| Output::new(o.status.success(), o)))
+    }
+
+    /// Kills it (if it still runs) and waits for it: what it did.
+    pub fn kill(&self) -> Result<Output> {
+        if let Some(out) = self.try_wait()? {
+            return Ok(out);
+        }
+        self.handle
+            .kill()
+            .with_context(|| format!("killing `{}`", self.display))?;
+        let out = self
+            .handle
+            .wait()
+            .with_context(|| format!("waiting for `{}` after killing it", self.display))?;
+        Ok(Output::new(false, out))
+    }
 }
 
 /// `word` as a POSIX shell reads it back: unchanged when it has only
@@ -243,9 +363,9 @@ pub fn check_program(program: &str) -> Result<()> {
 
 /// The full path of `program` on PATH (plus the sbin directories, which a
 /// non-root PATH may lack but Debian puts mkfs.* and friends in).
-pub fn which(program: &str) -> Option<std::path::PathBuf> {
+pub fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let extra = ["/usr/sbin", "/sbin"].map(std::path::PathBuf::from);
+    let extra = ["/usr/sbin", "/sbin"].map(PathBuf::from);
     std::env::split_paths(&path)
         .chain(extra)
         .map(|dir| dir.join(program))

@@ -59,20 +59,14 @@ fn host_tools(args: &[&str], path_env: Option<&str>) -> Run {
     if let Some(path) = path_env {
         cmd = cmd.env("PATH", path);
     }
-    let display = cmd.display();
     let start = Instant::now();
     let out = cmd
-        .into_expression()
-        .unwrap()
         .stdin_null()
-        .stderr_to_stdout()
-        .stdout_capture()
-        .unchecked()
-        .run()
-        .unwrap_or_else(|e| panic!("running `{display}`: {e}"));
+        .output_unchecked()
+        .unwrap_or_else(|e| panic!("{e:#}"));
     Run {
-        ok: out.status.success(),
-        output: String::from_utf8_lossy(&out.stdout).into_owned(),
+        ok: out.success,
+        output: out.stdout + &out.stderr,
         elapsed: start.elapsed(),
     }
 }
@@ -365,7 +359,7 @@ fn iso_layout_follows_the_contract() {
         buf
     };
     let probe = k1os_contract::probe::probe(&head).expect("an ISO 9660 superblock");
-    assert_eq!(probe.label(), contract::MEDIA_LABEL);
+    assert_eq!(probe.label(), contract::MEDIA_LABEL.as_bytes());
     assert_eq!(
         &head[510..512],
         &[0x55, 0xAA],
@@ -373,7 +367,7 @@ fn iso_layout_follows_the_contract() {
     );
 
     let files = iso_files(&iso);
-    let image = std::str::from_utf8(contract::DEFAULT_IMAGE).unwrap();
+    let image = contract::DEFAULT_IMAGE;
     for path in [
         iso::KERNEL_PATH,
         iso::INITRD_PATH,
@@ -415,13 +409,16 @@ fn two_builds_are_identical_and_a_rebuild_does_nothing() {
     let mtime = std::fs::metadata(&first).unwrap().modified().unwrap();
 
     let again = build_iso(first.parent().unwrap());
-    for line in [
-        "GRUB images (BIOS El Torito, UEFI BOOTX64.EFI, ESP) up to date",
-        "k1os.iso up to date",
-    ] {
+    // Each step prints `==> name`, then its outcome on the next line.
+    let lines: Vec<&str> = again.output.lines().collect();
+    for step in ["==> GRUB images (BIOS El Torito", "==> ISO "] {
+        let outcome = lines
+            .iter()
+            .position(|l| l.starts_with(step))
+            .and_then(|i| lines.get(i + 1));
         assert!(
-            again.output.contains(line),
-            "no `{line}` in a rebuild with nothing changed:\n{}",
+            outcome.is_some_and(|l| l.trim_start().starts_with("up to date")),
+            "`{step}…` is not `up to date` in a rebuild with nothing changed:\n{}",
             again.output
         );
     }

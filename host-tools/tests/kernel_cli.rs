@@ -18,26 +18,20 @@ struct Run {
 
 /// Runs host-tools with `env` set (or removed, for `None`) and `stdin`.
 fn host_tools(args: &[&str], env: &[(&str, Option<&str>)], stdin: &[u8]) -> Run {
-    let cmd = Cmd::new(env!("CARGO_BIN_EXE_host-tools")).args(args);
-    let display = cmd.display();
-    let mut expr = cmd.into_expression().unwrap();
+    let mut cmd = Cmd::new(env!("CARGO_BIN_EXE_host-tools"))
+        .args(args)
+        .stdin_bytes(stdin);
     for (key, value) in env {
-        expr = match value {
-            Some(v) => expr.env(key, v),
-            None => expr.env_remove(key),
+        cmd = match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
         };
     }
-    let out = expr
-        .stdin_bytes(stdin.to_vec())
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .unwrap_or_else(|e| panic!("running `{display}`: {e}"));
+    let out = cmd.output_unchecked().unwrap_or_else(|e| panic!("{e:#}"));
     Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
     }
 }
 

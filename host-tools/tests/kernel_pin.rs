@@ -17,21 +17,15 @@ struct Run {
 }
 
 fn host_tools(args: &[&str]) -> Run {
-    let cmd = Cmd::new(env!("CARGO_BIN_EXE_host-tools")).args(args);
-    let display = cmd.display();
-    let out = cmd
-        .into_expression()
-        .unwrap()
+    let out = Cmd::new(env!("CARGO_BIN_EXE_host-tools"))
+        .args(args)
         .stdin_null()
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .unwrap_or_else(|e| panic!("running `{display}`: {e}"));
+        .output_unchecked()
+        .unwrap_or_else(|e| panic!("{e:#}"));
     Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
     }
 }
 

@@ -26,18 +26,13 @@ fn a_package_build_prints_its_log_path_when_it_starts() {
         .arg("rootfs")
         .arg("--packages")
         .arg(dir.path().join("packages"))
-        .into_expression()
-        .unwrap()
         .env("K1OS_BUILD_DIR", &build)
         .env("K1OS_CACHE", dir.path().join("cache"))
         .stdin_null()
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
+        .output_unchecked()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the script fails: {stderr}");
+    let stderr = &out.stderr;
+    assert!(!out.success, "the script fails: {stderr}");
     let log = build.join("packages/scratch.log");
     let line = format!("package scratch 1.0: building (log: {})", log.display());
     let at = stderr

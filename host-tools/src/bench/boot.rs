@@ -123,7 +123,7 @@ pub fn run(vm: &Vm, log: &Path, timeout: Duration) -> Result<Boot> {
     let display = cmd.display();
     let _ = std::fs::remove_file(log);
     let start = Instant::now();
-    let handle = cmd.start_background()?;
+    let handle = cmd.start_background_duct()?;
     // The printk line (a copy without a timestamp does not count).
     let ready_line = format!("] {}", contract::MARKER_STAGE2_READY);
     let ended = loop {

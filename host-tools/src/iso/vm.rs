@@ -259,7 +259,7 @@ impl IsoVm {
             Cmd::new(qemu::QEMU).args(self.qemu_args(accel, &Serial::Socket(&socket), None)?);
         let display = cmd.display();
         let started = Instant::now();
-        let handle = cmd.start_background()?;
+        let handle = cmd.start_background_duct()?;
         let stream = loop {
             match listener.accept() {
                 Ok((stream, _)) => break stream,
