@@ -83,7 +83,10 @@ pub fn run(upper: Upper) -> ! {
     log(phase::MEDIA);
 
     let image = open(
-        &join(&[contract::RUN_MEDIA.as_bytes(), contract::DEFAULT_IMAGE]),
+        &join(&[
+            contract::RUN_MEDIA.as_bytes(),
+            contract::DEFAULT_IMAGE.as_bytes(),
+        ]),
         g::O_RDONLY,
     );
     let loop_fd = open(LOOP_DEVICE, g::O_RDONLY);
@@ -155,10 +158,10 @@ pub fn run(upper: Upper) -> ! {
     syscall_ok(b"chroot", syscall1(g::__NR_chroot, c".".as_ptr() as usize));
     syscall_ok(b"chdir", syscall1(g::__NR_chdir, c"/".as_ptr() as usize));
 
-    let init = cstr(contract::DEFAULT_INIT);
+    let init = cstr(contract::DEFAULT_INIT.as_bytes());
     let mut line = Line::new();
     line.push(contract::MARKER_EXEC.as_bytes());
-    line.push(contract::DEFAULT_INIT);
+    line.push(contract::DEFAULT_INIT.as_bytes());
     line.write(kmsg);
     let argv = [init.as_ptr(), core::ptr::null()];
     let envp = [core::ptr::null::<u8>()];

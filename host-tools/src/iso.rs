@@ -175,12 +175,8 @@ pub struct MenuEntry {
     pub words: Vec<String>,
 }
 
-fn ascii(bytes: &'static [u8]) -> &'static str {
-    std::str::from_utf8(bytes).expect("contract strings are ASCII")
-}
-
 fn mode_word(mode: Mode) -> String {
-    format!("{}={}", ascii(key::MODE), mode.as_str())
+    format!("{}={}", key::MODE, mode.as_str())
 }
 
 /// The menu, in order: "K1OS" (auto mode, the default), "K1OS (RAM mode)",
@@ -193,7 +189,7 @@ pub fn menu_entries() -> Vec<MenuEntry> {
             .chain(extra.iter().cloned())
             .collect()
     };
-    let mut debug = vec![mode_word(Mode::Auto), ascii(key::DEBUG).to_string()];
+    let mut debug = vec![mode_word(Mode::Auto), key::DEBUG.to_string()];
     debug.extend(DEBUG_KERNEL_WORDS.iter().map(|s| s.to_string()));
     vec![
         MenuEntry {
@@ -286,7 +282,7 @@ pub fn early_cfg() -> Result<String> {
         &template,
         &path.display().to_string(),
         &[
-            ("MEDIA_LABEL", ascii(contract::MEDIA_LABEL).to_string()),
+            ("MEDIA_LABEL", contract::MEDIA_LABEL.to_string()),
             ("GRUB_DIR", GRUB_DIR.to_string()),
             ("GRUB_CFG", GRUB_CFG_PATH.to_string()),
         ],
@@ -471,7 +467,7 @@ pub fn root_filesystem(opts: &Options) -> Result<PathBuf> {
     rootfs_opts.staging = opts.out.join("rootfs");
     rootfs_opts.image = opts
         .out
-        .join(ascii(contract::DEFAULT_IMAGE).trim_start_matches('/'));
+        .join(contract::DEFAULT_IMAGE.trim_start_matches('/'));
     rootfs_opts.settings.work_dir = opts.out.join("packages");
     let built = rootfs::build(&rootfs_opts, |b| {
         let what = if b.cached { "cached" } else { "built" };
@@ -642,10 +638,10 @@ fn assemble(inputs: &IsoInputs, work: &Path, iso: &Path, epoch: u32) -> Result<b
     let mut key = Inputs::new("iso");
     key.text("SOURCE_DATE_EPOCH", &epoch.to_string());
     key.text("xorriso", xorriso_version.lines().next().unwrap_or(""));
-    key.text("volume id", ascii(contract::MEDIA_LABEL));
+    key.text("volume id", contract::MEDIA_LABEL);
     key.file(KERNEL_PATH, inputs.kernel)?;
     key.file(INITRD_PATH, inputs.initrd)?;
-    key.file(ascii(contract::DEFAULT_IMAGE), inputs.system)?;
+    key.file(contract::DEFAULT_IMAGE, inputs.system)?;
     key.file(GRUB_CFG_PATH, inputs.grub_cfg)?;
     key.file(BIOS_IMAGE_PATH, inputs.bios_image)?;
     key.file("ESP", inputs.esp)?;
@@ -661,7 +657,7 @@ fn assemble(inputs: &IsoInputs, work: &Path, iso: &Path, epoch: u32) -> Result<b
     if root.exists() {
         fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
     }
-    let image = ascii(contract::DEFAULT_IMAGE);
+    let image = contract::DEFAULT_IMAGE;
     for (dest, src) in [
         (KERNEL_PATH, inputs.kernel),
         (INITRD_PATH, inputs.initrd),
@@ -682,7 +678,7 @@ fn assemble(inputs: &IsoInputs, work: &Path, iso: &Path, epoch: u32) -> Result<b
     let _ = fs::remove_file(&partial);
     Cmd::new("xorriso")
         .args(["-as", "mkisofs", "-quiet", "-iso-level", "3", "-r"])
-        .args(["-V", ascii(contract::MEDIA_LABEL)])
+        .args(["-V", contract::MEDIA_LABEL])
         .arg("-o")
         .arg(&partial)
         // BIOS, CD: El Torito, no emulation, GRUB's boot info patched in.

@@ -74,11 +74,6 @@ pub fn default_path(format: ImageFormat) -> PathBuf {
     })
 }
 
-/// The data filesystem's label.
-pub fn label() -> &'static str {
-    std::str::from_utf8(contract::DATA_LABEL).expect("the data label is ASCII")
-}
-
 /// What to make.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -167,7 +162,7 @@ fn make_image(opts: &Options) -> Result<()> {
     }
     let step = ui::Step::start(format!(
         "ext4 labelled {} in {} ({}, {})",
-        label(),
+        contract::DATA_LABEL,
         target.display(),
         ui::human_size(size),
         opts.format.name()
@@ -216,7 +211,7 @@ fn mkfs(target: &Path) -> Result<()> {
     // -m 0: no blocks reserved for root, it is all user data; -F: a file, or
     // a device the user confirmed.
     Cmd::new("mkfs.ext4")
-        .args(["-q", "-F", "-m", "0", "-L", label()])
+        .args(["-q", "-F", "-m", "0", "-L", contract::DATA_LABEL])
         .arg(target)
         .run()
         .with_context(|| format!("making the ext4 filesystem on {}", target.display()))
@@ -267,12 +262,16 @@ fn make_on_device(opts: &Options, rdev: u64) -> Result<()> {
         && !confirm(&format!(
             "Erase everything on {} and make an ext4 labelled {}?",
             dev.display(),
-            label()
+            contract::DATA_LABEL
         ))?
     {
         bail!("nothing done: {} was left as it was", dev.display());
     }
-    let step = ui::Step::start(format!("ext4 labelled {} on {}", label(), dev.display()));
+    let step = ui::Step::start(format!(
+        "ext4 labelled {} on {}",
+        contract::DATA_LABEL,
+        dev.display()
+    ));
     Cmd::new("wipefs").arg("-a").arg(dev).run()?;
     mkfs(dev)?;
     Cmd::new("sync").run()?;
@@ -549,7 +548,7 @@ mod tests {
         };
         make(&opts).unwrap();
         assert_eq!(fs::metadata(&target).unwrap().len(), 32 << 20);
-        assert_eq!(label_of(&target), contract::DATA_LABEL);
+        assert_eq!(label_of(&target), contract::DATA_LABEL.as_bytes());
         let before = fs::read(&target).unwrap();
         let err = make(&opts).unwrap_err().to_string();
         assert!(

@@ -144,7 +144,7 @@ pub fn check_staging(staging: &Path) -> Result<()> {
             ));
         }
     }
-    let init = std::str::from_utf8(contract::DEFAULT_INIT).expect("the init path is ASCII");
+    let init = contract::DEFAULT_INIT;
     match resolve_inside(staging, init) {
         Ok(path) => {
             let meta =

@@ -201,8 +201,8 @@ pub fn squashfs(tree: &Path, out: &Path) -> Result<()> {
 /// the same ISO 9660 filesystem on the whole disk, like a hybrid ISO written
 /// to a USB stick.
 pub fn iso(squashfs: &Path, out: &Path) -> Result<()> {
-    let label = std::str::from_utf8(contract::MEDIA_LABEL).expect("the media label is ASCII");
-    let image = std::str::from_utf8(contract::DEFAULT_IMAGE).expect("the image path is ASCII");
+    let label = contract::MEDIA_LABEL;
+    let image = contract::DEFAULT_IMAGE;
     let sq = squashfs.to_str().context("squashfs path is not UTF-8")?;
     let _ = fs::remove_file(out);
     Cmd::new("xorriso")
@@ -245,17 +245,12 @@ pub fn media() -> Result<Media> {
     Ok(m)
 }
 
-/// The data filesystem's label as a string.
-pub fn data_label() -> &'static str {
-    std::str::from_utf8(contract::DATA_LABEL).expect("the data label is ASCII")
-}
-
 /// A raw file `size_mib` MiB holding an ext4 labelled `K1OS-DATA` (replaced
 /// if it exists). No loop devices.
 pub fn data_image(path: &Path, size_mib: u64) -> Result<()> {
     let _ = fs::remove_file(path);
     Cmd::new("mkfs.ext4")
-        .args(["-q", "-F", "-L", data_label()])
+        .args(["-q", "-F", "-L", contract::DATA_LABEL])
         .arg(path)
         .arg(format!("{size_mib}M"))
         .run()
@@ -278,7 +273,7 @@ pub fn gpt_data_disk(path: &Path, size_mib: u64) -> Result<PartitionExtent> {
     let file = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     file.set_len(size_mib * 1024 * 1024)?;
     drop(file);
-    let label = data_label();
+    let label = contract::DATA_LABEL;
     Cmd::new("sgdisk")
         .args(["-n", "1:2048:+8M", "-t", "1:8300", "-c", "1:spare"])
         .args(["-n", "2:0:0", "-t", "2:8300", "-c", &format!("2:{label}")])

@@ -93,17 +93,9 @@ fn boot(vm: &Vm, name: &str) -> BootLog {
     log
 }
 
-fn data_label() -> &'static str {
-    testimg::data_label()
-}
-
 /// `k1os-init: exec /sbin/init`.
 fn exec_marker() -> String {
-    format!(
-        "{}{}",
-        contract::MARKER_EXEC,
-        std::str::from_utf8(contract::DEFAULT_INIT).unwrap()
-    )
+    format!("{}{}", contract::MARKER_EXEC, contract::DEFAULT_INIT)
 }
 
 /// A `key=value` of `/run/k1os/boot` as the test stage 2 printed it.
@@ -212,7 +204,7 @@ fn auto_without_data_disk_falls_back_to_ram_with_a_notice() {
     );
     let notice = log
         .lines_with(contract::LOG_PREFIX)
-        .find(|l| l.contains(data_label()) && l.to_lowercase().contains("ram"))
+        .find(|l| l.contains(contract::DATA_LABEL) && l.to_lowercase().contains("ram"))
         .map(str::to_owned);
     if notice.is_none() {
         panic!(
@@ -220,7 +212,7 @@ fn auto_without_data_disk_falls_back_to_ram_with_a_notice() {
             log.failure(&format!(
                 "no `{}` line names {} and RAM mode",
                 contract::LOG_PREFIX,
-                data_label()
+                contract::DATA_LABEL
             ))
         );
     }
@@ -236,7 +228,7 @@ fn persist_without_data_disk_fails_and_powers_off() {
         "boot_persist_no_data",
     );
     log.assert_exited();
-    log.assert_line_with_all(&[contract::MARKER_FATAL, data_label()]);
+    log.assert_line_with_all(&[contract::MARKER_FATAL, contract::DATA_LABEL]);
     log.assert_absent(KERNEL_PANIC);
     log.assert_absent(testimg::STAGE2_UP);
     if !log.powered_off() {

@@ -105,11 +105,7 @@ fn start(vm: &Vm, name: &str, allow_reboot: bool) -> Console {
 
 /// `k1os-init: exec /sbin/init`.
 fn exec_marker() -> String {
-    format!(
-        "{}{}",
-        contract::MARKER_EXEC,
-        std::str::from_utf8(contract::DEFAULT_INIT).unwrap()
-    )
+    format!("{}{}", contract::MARKER_EXEC, contract::DEFAULT_INIT)
 }
 
 /// Waits for stage 1's hand-over, stage 2's ready line and the prompt;

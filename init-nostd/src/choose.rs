@@ -139,7 +139,7 @@ pub fn media_order(cands: &[Candidate], spec: Option<&DeviceSpec>, out: &mut [us
             return matches(c, spec, holds_files).then_some(0);
         }
         let p = c.probe.as_ref().filter(|p| holds_files(p.kind))?;
-        if p.label() == contract::MEDIA_LABEL {
+        if p.label() == contract::MEDIA_LABEL.as_bytes() {
             return Some(0);
         }
         Some(match p.kind {
@@ -225,7 +225,7 @@ mod tests {
         out[..n].to_vec()
     }
 
-    const DATA: DeviceSpec = Label(contract::DATA_LABEL);
+    const DATA: DeviceSpec = Label(contract::DATA_LABEL.as_bytes());
 
     #[test]
     fn data_by_label() {

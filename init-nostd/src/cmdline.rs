@@ -149,13 +149,13 @@ impl BootConfig<'static> {
     /// What an empty command line gives.
     pub const DEFAULT: Self = BootConfig {
         mode: Mode::Auto,
-        data: DeviceSpec::Label(contract::DATA_LABEL),
+        data: DeviceSpec::Label(contract::DATA_LABEL.as_bytes()),
         media: None,
-        image: contract::DEFAULT_IMAGE,
+        image: contract::DEFAULT_IMAGE.as_bytes(),
         timeout_s: contract::DEFAULT_TIMEOUT_S,
         toram: false,
-        ramsize: contract::DEFAULT_RAMSIZE,
-        init: contract::DEFAULT_INIT,
+        ramsize: contract::DEFAULT_RAMSIZE.as_bytes(),
+        init: contract::DEFAULT_INIT.as_bytes(),
         debug: false,
         quiet: false,
         onfail: None,
@@ -223,7 +223,7 @@ impl<'a> BootConfig<'a> {
     fn apply(&mut self, k: &'a [u8], v: Option<&'a [u8]>) -> Result<(), Problem> {
         use Problem::BadValue;
         let Some(&key) = KEY_NAMES.find(k).and_then(|i| KEYS.get(i)) else {
-            if k.starts_with(key::NAMESPACE) {
+            if k.starts_with(key::NAMESPACE.as_bytes()) {
                 return Err(Problem::UnknownKey);
             }
             return Ok(());
@@ -283,19 +283,19 @@ enum Key {
 
 /// The key names, and in [`KEYS`] what each one is.
 const KEY_LIST: &[&[u8]] = &[
-    key::MODE,
-    key::DATA,
-    key::LEGACY_PERSIST,
-    key::MEDIA,
-    key::IMAGE,
-    key::INIT,
-    key::TIMEOUT,
-    key::RAMSIZE,
-    key::ONFAIL,
-    key::TORAM,
-    key::DEBUG,
-    key::QUIET,
-    key::LEGACY_NOPERSIST,
+    key::MODE.as_bytes(),
+    key::DATA.as_bytes(),
+    key::LEGACY_PERSIST.as_bytes(),
+    key::MEDIA.as_bytes(),
+    key::IMAGE.as_bytes(),
+    key::INIT.as_bytes(),
+    key::TIMEOUT.as_bytes(),
+    key::RAMSIZE.as_bytes(),
+    key::ONFAIL.as_bytes(),
+    key::TORAM.as_bytes(),
+    key::DEBUG.as_bytes(),
+    key::QUIET.as_bytes(),
+    key::LEGACY_NOPERSIST.as_bytes(),
 ];
 const KEY_NAMES: Names<{ Names::len(KEY_LIST) }> = Names::pack(KEY_LIST);
 const KEYS: [Key; KEY_LIST.len()] = [
@@ -862,12 +862,12 @@ mod tests {
         assert!(w.is_empty());
         assert_eq!(c, BootConfig::default());
         assert_eq!(c.mode, Mode::Auto);
-        assert_eq!(c.data, Label(contract::DATA_LABEL));
+        assert_eq!(c.data, Label(contract::DATA_LABEL.as_bytes()));
         assert_eq!(c.media, None);
-        assert_eq!(c.image, contract::DEFAULT_IMAGE);
+        assert_eq!(c.image, contract::DEFAULT_IMAGE.as_bytes());
         assert_eq!(c.timeout_s, contract::DEFAULT_TIMEOUT_S);
-        assert_eq!(c.ramsize, contract::DEFAULT_RAMSIZE);
-        assert_eq!(c.init, contract::DEFAULT_INIT);
+        assert_eq!(c.ramsize, contract::DEFAULT_RAMSIZE.as_bytes());
+        assert_eq!(c.init, contract::DEFAULT_INIT.as_bytes());
         assert!(!c.toram && !c.debug && !c.quiet);
         assert_eq!(c.onfail, None);
     }

@@ -1,18 +1,23 @@
-//! Names, paths, defaults and log markers of the boot contract (`DESIGN.md`, "Boot contract").
+//! Names, paths, defaults and log markers of the boot contract
+//! (`docs/boot-contract.md`).
+//!
+//! Every text constant is a `&str`, whatever reads it: the host uses it as is,
+//! stage 1 takes `.as_bytes()` (free, also in `const` code) and the C-string
+//! forms of the paths in [`cstr`].
 
 /// ISO 9660 volume ID of the boot media, and the label stage 1 tries first.
-pub const MEDIA_LABEL: &[u8] = b"K1OS";
+pub const MEDIA_LABEL: &str = "K1OS";
 /// Label of the persistent data partition (ext4).
-pub const DATA_LABEL: &[u8] = b"K1OS-DATA";
+pub const DATA_LABEL: &str = "K1OS-DATA";
 
 /// Root image on the media (`k1os.image` default).
-pub const DEFAULT_IMAGE: &[u8] = b"/system.squashfs";
+pub const DEFAULT_IMAGE: &str = "/system.squashfs";
 /// Stage 2 (`init=` default).
-pub const DEFAULT_INIT: &[u8] = b"/sbin/init";
+pub const DEFAULT_INIT: &str = "/sbin/init";
 /// Seconds to wait for media and data devices (`k1os.timeout` default).
 pub const DEFAULT_TIMEOUT_S: u32 = 15;
 /// Size of the tmpfs upper layer in RAM mode (`k1os.ramsize` default).
-pub const DEFAULT_RAMSIZE: &[u8] = b"50%";
+pub const DEFAULT_RAMSIZE: &str = "50%";
 
 /// Overlay upper and work directories at the root of the data partition: the
 /// original K1OS layout, so existing data partitions keep working.
@@ -68,23 +73,23 @@ pub const MARKER_FATAL: &str = "k1os-init: FATAL: ";
 
 /// Kernel command-line keys.
 pub mod key {
-    pub const MODE: &[u8] = b"k1os.mode";
-    pub const DATA: &[u8] = b"k1os.data";
-    pub const MEDIA: &[u8] = b"k1os.media";
-    pub const IMAGE: &[u8] = b"k1os.image";
-    pub const TIMEOUT: &[u8] = b"k1os.timeout";
-    pub const TORAM: &[u8] = b"k1os.toram";
-    pub const RAMSIZE: &[u8] = b"k1os.ramsize";
-    pub const DEBUG: &[u8] = b"k1os.debug";
-    pub const ONFAIL: &[u8] = b"k1os.onfail";
-    pub const INIT: &[u8] = b"init";
-    pub const QUIET: &[u8] = b"quiet";
+    pub const MODE: &str = "k1os.mode";
+    pub const DATA: &str = "k1os.data";
+    pub const MEDIA: &str = "k1os.media";
+    pub const IMAGE: &str = "k1os.image";
+    pub const TIMEOUT: &str = "k1os.timeout";
+    pub const TORAM: &str = "k1os.toram";
+    pub const RAMSIZE: &str = "k1os.ramsize";
+    pub const DEBUG: &str = "k1os.debug";
+    pub const ONFAIL: &str = "k1os.onfail";
+    pub const INIT: &str = "init";
+    pub const QUIET: &str = "quiet";
     /// The original K1OS spellings: `nopersist` = `k1os.mode=ram`,
     /// `persist=/dev/…` = `k1os.data=/dev/…`.
-    pub const LEGACY_NOPERSIST: &[u8] = b"nopersist";
-    pub const LEGACY_PERSIST: &[u8] = b"persist";
+    pub const LEGACY_NOPERSIST: &str = "nopersist";
+    pub const LEGACY_PERSIST: &str = "persist";
     /// Prefix that makes a key ours (unknown ones are reported).
-    pub const NAMESPACE: &[u8] = b"k1os.";
+    pub const NAMESPACE: &str = "k1os.";
 }
 
 /// Keys of `/run/k1os/boot`.

@@ -220,7 +220,7 @@ fn make_tree(tree: &Path, fill: Option<u64>) -> Result<()> {
 fn mkfs(path: &Path, size_mib: u64, tree: &Path) -> Result<()> {
     let _ = fs::remove_file(path);
     Cmd::new("mkfs.ext4")
-        .args(["-q", "-F", "-L", testimg::data_label()])
+        .args(["-q", "-F", "-L", contract::DATA_LABEL])
         .args(["-E", "lazy_itable_init=0,lazy_journal_init=0", "-d"])
         .arg(tree)
         .arg(path)

@@ -96,7 +96,7 @@ pub fn exec(args: Args) -> Result<()> {
     println!(
         "{}: ext4 labelled {}",
         opts.target.display(),
-        persist::label()
+        k1os_contract::contract::DATA_LABEL
     );
     Ok(())
 }
