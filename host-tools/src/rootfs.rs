@@ -126,7 +126,7 @@ pub fn stage(built: &[Built], staging: &Path) -> Result<usize> {
     fs::set_permissions(staging, fs::Permissions::from_mode(0o755))?;
     let mut owners: BTreeMap<PathBuf, String> = BTreeMap::new();
     for b in built {
-        packages::copy_tree(&b.root, staging, Some((&b.name, &mut owners)))
+        packages::tree::copy_tree(&b.root, staging, Some((&b.name, &mut owners)))
             .with_context(|| format!("staging package `{}` into {}", b.name, staging.display()))?;
     }
     Ok(owners.len())
