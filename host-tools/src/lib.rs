@@ -16,3 +16,4 @@ pub mod rootfs;
 pub mod run;
 pub mod testimg;
 pub mod ui;
+pub mod vm;

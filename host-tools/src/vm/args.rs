@@ -1,0 +1,300 @@
+//! The only place a [`Machine`] becomes QEMU's arguments.
+use anyhow::{Context, Result, bail};
+use std::ffi::OsString;
+use std::path::Path;
+
+use super::{Accel, Boot, Bus, Display, Firmware, Machine, Network, OVMF};
+
+/// Where the guest's serial console goes.
+pub(super) enum Serial<'a> {
+    /// A Unix socket QEMU listens on and waits (`wait=on`) until we connect,
+    /// so nothing the guest prints is lost.
+    Socket(&'a Path),
+    /// The terminal, shared with QEMU's monitor (Ctrl-A X quits, Ctrl-A C
+    /// switches), copied to `log`; `monitor`: a second monitor on a socket,
+    /// for keys sent by a program.
+    Terminal {
+        log: &'a Path,
+        monitor: Option<&'a Path>,
+    },
+}
+
+/// The chardev id of the serial console.
+const SERIAL: &str = "serial0";
+
+/// A value inside a QEMU option list: UTF-8, with `,` doubled.
+pub(super) fn opt(value: &Path) -> Result<String> {
+    let s = value
+        .to_str()
+        .with_context(|| format!("path is not UTF-8: {}", value.display()))?;
+    Ok(s.replace(',', ",,"))
+}
+
+/// QEMU's arguments for `machine` under `accel`, with the console on `serial`.
+pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Result<Vec<OsString>> {
+    let mut args: Vec<String> = accel.qemu_args().iter().map(|a| a.to_string()).collect();
+    let mut push = |words: &[&str]| args.extend(words.iter().map(|w| w.to_string()));
+    push(&["-nodefaults", "-no-user-config"]);
+    if !machine.allow_reboot {
+        push(&["-no-reboot"]);
+    }
+    match machine.display {
+        Display::None => push(&["-display", "none"]),
+        Display::Window => push(&["-vga", "std"]),
+    }
+    push(&["-m", &machine.memory_mib.to_string()]);
+    push(&["-smp", &machine.cpus.to_string()]);
+
+    match serial {
+        Serial::Socket(path) => push(&[
+            "-chardev",
+            &format!("socket,id={SERIAL},path={},server=on,wait=on", opt(path)?),
+            "-serial",
+            &format!("chardev:{SERIAL}"),
+        ]),
+        Serial::Terminal { log, monitor } => {
+            push(&[
+                "-chardev",
+                &format!("stdio,id={SERIAL},mux=on,signal=off,logfile={}", opt(log)?),
+                "-serial",
+                &format!("chardev:{SERIAL}"),
+                "-mon",
+                &format!("chardev={SERIAL},mode=readline"),
+            ]);
+            if let Some(monitor) = monitor {
+                push(&[
+                    "-chardev",
+                    &format!("socket,id=hmp,path={},server=on,wait=off", opt(monitor)?),
+                    "-mon",
+                    "chardev=hmp,mode=readline",
+                ]);
+            }
+        }
+    }
+
+    match &machine.boot {
+        Boot::Kernel { kernel, initrd, .. } => {
+            push(&["-kernel", &path_str(kernel)?]);
+            if let Some(initrd) = initrd {
+                push(&["-initrd", &path_str(initrd)?]);
+            }
+            let cmdline = machine.kernel_cmdline().expect("a kernel boot");
+            push(&["-append", &cmdline]);
+        }
+        Boot::Firmware(Firmware::Bios) => {}
+        Boot::Firmware(Firmware::Uefi) => push(&["-bios", OVMF]),
+    }
+
+    // Controllers are added before their first drive; ports count per bus.
+    let mut ports = std::collections::BTreeMap::<&str, usize>::new();
+    let mut boot_index = 0;
+    for (i, d) in machine.drives.iter().enumerate() {
+        if d.read_only && matches!(d.bus, Bus::Ide | Bus::Sata) {
+            bail!(
+                "{}: QEMU's IDE and SATA disks cannot be read-only; use a snapshot drive",
+                d.path.display()
+            );
+        }
+        let id = format!("drive{i}");
+        let mut drive = format!(
+            "if=none,id={id},file={},format={}",
+            opt(&d.path)?,
+            d.format.name()
+        );
+        if d.read_only || d.bus == Bus::Cdrom {
+            drive += ",readonly=on";
+        }
+        if d.snapshot {
+            drive += ",snapshot=on";
+        }
+        let (controller, device) = match d.bus {
+            Bus::Cdrom => (None, format!("ide-cd,drive={id}")),
+            Bus::Ide => (None, format!("ide-hd,drive={id}")),
+            Bus::Virtio => (None, format!("virtio-blk-pci,drive={id}")),
+            Bus::Nvme => (None, format!("nvme,drive={id},serial=k1os{i}")),
+            Bus::Sata => (
+                Some(("ahci0", "ahci,id=ahci0")),
+                format!(
+                    "ide-hd,drive={id},bus=ahci0.{}",
+                    ports.get("ahci0").unwrap_or(&0)
+                ),
+            ),
+            Bus::Scsi => (
+                Some(("scsi0", "virtio-scsi-pci,id=scsi0")),
+                format!(
+                    "scsi-hd,drive={id},bus=scsi0.0,channel=0,scsi-id={},lun=0",
+                    ports.get("scsi0").unwrap_or(&0)
+                ),
+            ),
+            Bus::Usb => (
+                Some(("xhci0", "qemu-xhci,id=xhci0")),
+                format!("usb-storage,drive={id},bus=xhci0.0,removable=on"),
+            ),
+        };
+        if let Some((name, controller)) = controller {
+            let port = ports.entry(name).or_insert(0);
+            if *port == 0 {
+                push(&["-device", controller]);
+            }
+            *port += 1;
+        }
+        let device = if d.boot {
+            boot_index += 1;
+            format!("{device},bootindex={}", boot_index - 1)
+        } else {
+            device
+        };
+        push(&["-drive", &drive, "-device", &device]);
+    }
+
+    match machine.network {
+        None => {}
+        Some(Network::User) => push(&["-nic", "user,model=virtio-net-pci"]),
+    }
+    Ok(args.into_iter().map(OsString::from).collect())
+}
+
+/// A path as a plain QEMU argument (UTF-8; not inside an option list).
+fn path_str(path: &Path) -> Result<String> {
+    path.to_str()
+        .map(str::to_string)
+        .with_context(|| format!("path is not UTF-8: {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Drive, Format};
+    use super::*;
+
+    fn joined(machine: &Machine) -> String {
+        qemu_args(machine, Accel::Tcg, &Serial::Socket(Path::new("/s,1")))
+            .unwrap()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn a_kernel_boot() {
+        let m = Machine::kernel("/k")
+            .initrd("/i")
+            .append("k1os.mode=ram  k1os.onfail=poweroff")
+            .drive(Drive::cdrom("/media,1.iso"))
+            .drive(Drive::virtio("/d.qcow2").format(Format::Qcow2));
+        assert_eq!(
+            m.kernel_cmdline().unwrap(),
+            "console=ttyS0 printk.time=1 panic=-1 k1os.mode=ram k1os.onfail=poweroff"
+        );
+        let args = joined(&m);
+        assert!(
+            args.starts_with(
+                "-accel tcg -nodefaults -no-user-config -no-reboot -display none -m 256 -smp 1 \
+                 -chardev socket,id=serial0,path=/s,,1,server=on,wait=on -serial chardev:serial0 \
+                 -kernel /k -initrd /i -append console=ttyS0"
+            ),
+            "{args}"
+        );
+        assert!(
+            args.contains(
+                "-drive if=none,id=drive0,file=/media,,1.iso,format=raw,readonly=on \
+                 -device ide-cd,drive=drive0 "
+            ),
+            "{args}"
+        );
+        assert!(
+            args.ends_with(
+                "-drive if=none,id=drive1,file=/d.qcow2,format=qcow2 \
+                 -device virtio-blk-pci,drive=drive1"
+            ),
+            "{args}"
+        );
+        assert!(!args.contains("bootindex"), "{args}");
+    }
+
+    #[test]
+    fn a_firmware_boot_on_every_bus() {
+        let m = Machine::firmware(Firmware::Uefi)
+            .drive(Drive::usb("/k.iso").snapshot().boot())
+            .drive(Drive::sata("/a.img"))
+            .drive(Drive::sata("/b.img"))
+            .drive(Drive::scsi("/c.img").read_only())
+            .drive(Drive::scsi("/c.img").read_only())
+            .drive(Drive::nvme("/n.img"))
+            .drive(Drive::ide("/h.img").snapshot())
+            .network(Network::User)
+            .display(Display::Window)
+            .allow_reboot(true)
+            .memory_mib(1024)
+            .cpus(2);
+        let args = joined(&m);
+        for part in [
+            "-vga std -m 1024 -smp 2 ",
+            &format!("-bios {OVMF} "),
+            "-device qemu-xhci,id=xhci0 -drive if=none,id=drive0,file=/k.iso,format=raw,snapshot=on \
+             -device usb-storage,drive=drive0,bus=xhci0.0,removable=on,bootindex=0 ",
+            "-device ahci,id=ahci0 -drive if=none,id=drive1,file=/a.img,format=raw \
+             -device ide-hd,drive=drive1,bus=ahci0.0 ",
+            "-device ide-hd,drive=drive2,bus=ahci0.1 ",
+            "-device virtio-scsi-pci,id=scsi0 -drive if=none,id=drive3,file=/c.img,format=raw,readonly=on \
+             -device scsi-hd,drive=drive3,bus=scsi0.0,channel=0,scsi-id=0,lun=0 ",
+            "-device scsi-hd,drive=drive4,bus=scsi0.0,channel=0,scsi-id=1,lun=0 ",
+            "-device nvme,drive=drive5,serial=k1os5 ",
+            "-drive if=none,id=drive6,file=/h.img,format=raw,snapshot=on -device ide-hd,drive=drive6 ",
+        ] {
+            assert!(args.contains(part), "{part:?} not in {args}");
+        }
+        assert!(args.ends_with("-nic user,model=virtio-net-pci"), "{args}");
+        for absent in ["-no-reboot", "-display none", "-kernel", "-append"] {
+            assert!(!args.contains(absent), "{absent} in {args}");
+        }
+        assert_eq!(args.matches("-device ahci").count(), 1, "{args}");
+        assert_eq!(args.matches("-device virtio-scsi-pci").count(), 1, "{args}");
+    }
+
+    #[test]
+    fn the_terminal_console_shares_the_monitor() {
+        let m = Machine::firmware(Firmware::Bios).drive(Drive::cdrom("/k.iso").boot());
+        let args = qemu_args(
+            &m,
+            Accel::Kvm,
+            &Serial::Terminal {
+                log: Path::new("/l.log"),
+                monitor: Some(Path::new("/m.sock")),
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .map(|a| a.into_string().unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+        assert!(
+            args.starts_with("-accel kvm -cpu host -nodefaults"),
+            "{args}"
+        );
+        assert!(
+            args.contains(
+                "-chardev stdio,id=serial0,mux=on,signal=off,logfile=/l.log -serial chardev:serial0 \
+                 -mon chardev=serial0,mode=readline \
+                 -chardev socket,id=hmp,path=/m.sock,server=on,wait=off -mon chardev=hmp,mode=readline"
+            ),
+            "{args}"
+        );
+        assert!(
+            args.contains("-device ide-cd,drive=drive0,bootindex=0"),
+            "{args}"
+        );
+        assert!(!args.contains("-bios"), "{args}");
+    }
+
+    #[test]
+    fn ide_and_sata_disks_cannot_be_read_only() {
+        for drive in [Drive::ide("/x.img"), Drive::sata("/x.img")] {
+            let m = Machine::kernel("/k").drive(drive.read_only());
+            let err = qemu_args(&m, Accel::Tcg, &Serial::Socket(Path::new("/s")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("cannot be read-only; use a snapshot"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! The QEMU harness: every VM this project boots — the boot and stage-2
+//! tests, the ISO tests, the benchmarks, `host-tools qemu` — is a
+//! [`Machine`] started here.
+//!
+//! - [`Machine`] says what to boot and with what: a kernel directly
+//!   (`-kernel`/`-initrd`) or firmware (SeaBIOS, OVMF) and GRUB; [`Drive`]s on
+//!   named [`Bus`]es; memory, CPUs, an optional network. `args.rs` is the
+//!   only place that turns it into QEMU's arguments.
+//! - [`accel`]: the accelerator (`K1OS_ACCEL`, parsed once; what unset means
+//!   for tests and for a person) and the lock that runs one VM at a time.
+//! - [`Running`] (`process.rs`): QEMU in the background (a [`crate::run::Child`]):
+//!   spawn, poll, kill, timeouts, and the error when it exits too early.
+//! - [`Console`] (`console.rs`): a running VM's serial console on a Unix
+//!   socket, driven like a user at a terminal: [`Console::wait_for`],
+//!   [`Console::send_line`], [`Console::run`] a shell command and get its
+//!   output and exit status, [`Console::select_entry`] in GRUB's menu by title.
+//! - [`BootLog`] and [`Outcome`] (`log.rs`): a finished run's console and how
+//!   it ended, and the one failure-message format.
+//!
+//! Three ways to run: [`Machine::start`] (a [`Console`]), [`Machine::run`]
+//! (until QEMU exits: a [`BootLog`]), [`Machine::run_until`] (until a line
+//! appears, then stop: the bench), and [`Machine::run_interactive`] (the
+//! console on the terminal). Headless VMs are `-nodefaults` with no display
+//! and `-no-reboot` (unless [`Machine::allow_reboot`]): a guest reboot, or a
+//! kernel panic (`panic=-1`), ends QEMU.
+use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::paths;
+
+pub mod accel;
+mod args;
+mod console;
+mod interactive;
+mod log;
+mod process;
+
+pub use accel::{ACCEL_ENV, Accel, AccelChoice, Purpose};
+pub use console::{CommandOutput, Console, Transcript};
+pub use log::{
+    BootLog, FAILURE_TAIL_LINES, KERNEL_PANIC, KERNEL_POWER_DOWN, KERNEL_RESTART, Outcome,
+};
+pub use process::Running;
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+/// UEFI firmware for QEMU (Debian package `ovmf`).
+pub const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+/// Kernel command-line words every kernel boot gets: the serial console, the
+/// printk timestamps stage-1 timings are read from, and `panic=-1` (a panic
+/// reboots at once, which `-no-reboot` turns into QEMU exiting, so a
+/// panicking guest fails in seconds instead of at the timeout).
+pub const BASE_CMDLINE: &[&str] = &["console=ttyS0", "printk.time=1", "panic=-1"];
+/// Guest memory of a kernel boot unless [`Machine::memory_mib`] says otherwise.
+pub const KERNEL_BOOT_MEMORY_MIB: u32 = 256;
+/// Guest memory of a firmware boot: the generic kernel, OVMF and a RAM-mode
+/// upper layer fit.
+pub const FIRMWARE_BOOT_MEMORY_MIB: u32 = 512;
+
+/// What the machine starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Boot {
+    /// QEMU loads the kernel and initramfs itself (no firmware menu).
+    Kernel {
+        kernel: PathBuf,
+        initrd: Option<PathBuf>,
+        /// Words after [`BASE_CMDLINE`].
+        cmdline: Vec<String>,
+    },
+    /// The firmware boots the drive marked [`Drive::boot`], as a PC does.
+    Firmware(Firmware),
+}
+
+/// The machine's firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS, QEMU's default: El Torito from a CD, the MBR from a disk.
+    Bios,
+    /// OVMF ([`OVMF`]): `BOOTX64.EFI` from an ESP.
+    Uefi,
+}
+
+/// How a drive is attached to the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bus {
+    /// An ATAPI CD-ROM on the chipset's IDE controller (`/dev/sr0`); always
+    /// read-only.
+    Cdrom,
+    /// A disk on the chipset's IDE controller (`/dev/sdX` through libata).
+    Ide,
+    /// A disk on an AHCI (SATA) controller added for it (`/dev/sdX`).
+    Sata,
+    /// A virtio-blk disk (`/dev/vdX`).
+    Virtio,
+    /// A disk on a virtio-scsi controller added for it (`/dev/sdX`).
+    Scsi,
+    /// A removable USB mass-storage stick behind an xHCI controller (`/dev/sdX`).
+    Usb,
+    /// An NVMe controller of its own (`/dev/nvmeXn1`).
+    Nvme,
+}
+
+/// The image format of a drive's file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Raw,
+    Qcow2,
+}
+
+impl Format {
+    /// QEMU's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Qcow2 => "qcow2",
+        }
+    }
+
+    /// qcow2 by its magic, raw otherwise.
+    pub fn detect(path: &Path) -> Result<Format> {
+        use anyhow::Context;
+        use std::io::Read;
+        let mut magic = [0u8; 4];
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let n = file.read(&mut magic)?;
+        Ok(if n == 4 && magic == *b"QFI\xfb" {
+            Format::Qcow2
+        } else {
+            Format::Raw
+        })
+    }
+}
+
+/// One drive of a [`Machine`]: a file on a bus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drive {
+    pub path: PathBuf,
+    pub bus: Bus,
+    pub format: Format,
+    /// The guest cannot write to it (always true for a CD-ROM). IDE and SATA
+    /// disks cannot be read-only in QEMU: give them [`Drive::snapshot`].
+    pub read_only: bool,
+    /// The guest's writes go to a throwaway overlay; the file is never changed.
+    pub snapshot: bool,
+    /// The firmware boots from it.
+    pub boot: bool,
+}
+
+impl Drive {
+    /// A writable raw drive on `bus` (read-only for a CD-ROM).
+    pub fn new(bus: Bus, path: impl Into<PathBuf>) -> Drive {
+        Drive {
+            path: path.into(),
+            bus,
+            format: Format::Raw,
+            read_only: bus == Bus::Cdrom,
+            snapshot: false,
+            boot: false,
+        }
+    }
+
+    pub fn cdrom(path: impl Into<PathBuf>) -> Drive {
+        Drive::new(Bus::Cdrom, path)
+    }
+
+    pub fn ide(path: impl Into<PathBuf>) -> Drive {
+        Drive::new(Bus::Ide, path)
+    }
+
+    pub fn sata(path: impl Into<PathBuf>) -> Drive {
+        Drive::new(Bus::Sata, path)
+    }
+
+    pub fn virtio(path: impl Into<PathBuf>) -> Drive {
+        Drive::new(Bus::Virtio, path)
+    }
+
+    pub fn scsi(path: impl Into<PathBuf>) -> Drive {
+        Drive::new(Bus::Scsi, path)
+    }
+
+    pub fn usb(path: impl Into<PathBuf>) -> Drive {
+        Drive::new(Bus::Usb, path)
+    }
+
+    pub fn nvme(path: impl Into<PathBuf>) -> Drive {
+        Drive::new(Bus::Nvme, path)
+    }
+
+    pub fn read_only(mut self) -> Drive {
+        self.read_only = true;
+        self
+    }
+
+    pub fn snapshot(mut self) -> Drive {
+        self.snapshot = true;
+        self
+    }
+
+    /// The firmware boots from this drive.
+    pub fn boot(mut self) -> Drive {
+        self.boot = true;
+        self
+    }
+
+    pub fn format(mut self, format: Format) -> Drive {
+        self.format = format;
+        self
+    }
+}
+
+/// What the guest's screen shows on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Display {
+    /// Nothing: no graphics card, no window.
+    None,
+    /// A standard VGA card in a window (interactive runs).
+    Window,
+}
+
+/// The guest's network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Network {
+    /// QEMU's user-mode NAT (no host setup), on a virtio-net card.
+    User,
+}
+
+/// A VM: what it boots and with what. Build it with the methods, then
+/// [`Machine::start`], [`Machine::run`], [`Machine::run_until`] or
+/// [`Machine::run_interactive`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Machine {
+    pub boot: Boot,
+    pub drives: Vec<Drive>,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    pub network: Option<Network>,
+    pub display: Display,
+    /// Keep QEMU running when the guest reboots (no `-no-reboot`), so a test
+    /// can watch a reboot on the same console. A power-off still ends QEMU.
+    pub allow_reboot: bool,
+    /// `None`: `K1OS_ACCEL`, else the default ([`AccelChoice::default_for`]).
+    pub accel: Option<AccelChoice>,
+}
+
+impl Machine {
+    /// Boots `kernel` directly.
+    pub fn kernel(kernel: impl Into<PathBuf>) -> Machine {
+        Machine::new(
+            Boot::Kernel {
+                kernel: kernel.into(),
+                initrd: None,
+                cmdline: Vec::new(),
+            },
+            KERNEL_BOOT_MEMORY_MIB,
+        )
+    }
+
+    /// Boots through `firmware` from the drive marked [`Drive::boot`].
+    pub fn firmware(firmware: Firmware) -> Machine {
+        Machine::new(Boot::Firmware(firmware), FIRMWARE_BOOT_MEMORY_MIB)
+    }
+
+    fn new(boot: Boot, memory_mib: u32) -> Machine {
+        Machine {
+            boot,
+            drives: Vec::new(),
+            memory_mib,
+            cpus: 1,
+            network: None,
+            display: Display::None,
+            allow_reboot: false,
+            accel: None,
+        }
+    }
+
+    /// The initramfs of a kernel boot.
+    ///
+    /// # Panics
+    /// On a firmware boot (a mistake in the caller's code).
+    pub fn initrd(mut self, path: impl Into<PathBuf>) -> Machine {
+        match &mut self.boot {
+            Boot::Kernel { initrd, .. } => *initrd = Some(path.into()),
+            Boot::Firmware(_) => panic!("an initrd needs a kernel boot"),
+        }
+        self
+    }
+
+    /// Appends whitespace-separated words (`k1os.mode=ram`) to the kernel
+    /// command line of a kernel boot.
+    ///
+    /// # Panics
+    /// On a firmware boot (GRUB's menu has the command line).
+    pub fn append(mut self, words: &str) -> Machine {
+        match &mut self.boot {
+            Boot::Kernel { cmdline, .. } => {
+                cmdline.extend(words.split_whitespace().map(String::from));
+            }
+            Boot::Firmware(_) => panic!("a firmware boot's command line is GRUB's"),
+        }
+        self
+    }
+
+    pub fn drive(mut self, drive: Drive) -> Machine {
+        self.drives.push(drive);
+        self
+    }
+
+    pub fn memory_mib(mut self, mib: u32) -> Machine {
+        self.memory_mib = mib;
+        self
+    }
+
+    pub fn cpus(mut self, cpus: u32) -> Machine {
+        self.cpus = cpus;
+        self
+    }
+
+    pub fn network(mut self, network: Network) -> Machine {
+        self.network = Some(network);
+        self
+    }
+
+    pub fn display(mut self, display: Display) -> Machine {
+        self.display = display;
+        self
+    }
+
+    pub fn allow_reboot(mut self, allow: bool) -> Machine {
+        self.allow_reboot = allow;
+        self
+    }
+
+    /// Runs with this accelerator (or choice) instead of `K1OS_ACCEL`'s.
+    pub fn accel(mut self, accel: impl Into<AccelChoice>) -> Machine {
+        self.accel = Some(accel.into());
+        self
+    }
+
+    /// The whole kernel command line of a kernel boot.
+    pub fn kernel_cmdline(&self) -> Option<String> {
+        match &self.boot {
+            Boot::Kernel { cmdline, .. } => Some(
+                BASE_CMDLINE
+                    .iter()
+                    .copied()
+                    .chain(cmdline.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            Boot::Firmware(_) => None,
+        }
+    }
+
+    /// The files QEMU needs, in order: the kernel and initramfs (or OVMF),
+    /// then the drives.
+    fn inputs(&self) -> Vec<&Path> {
+        let mut files: Vec<&Path> = match &self.boot {
+            Boot::Kernel { kernel, initrd, .. } => std::iter::once(kernel.as_path())
+                .chain(initrd.as_deref())
+                .collect(),
+            Boot::Firmware(Firmware::Uefi) => vec![Path::new(OVMF)],
+            Boot::Firmware(Firmware::Bios) => Vec::new(),
+        };
+        files.extend(self.drives.iter().map(|d| d.path.as_path()));
+        files
+    }
+
+    /// Fails, naming the first file QEMU needs that does not exist.
+    fn check_inputs(&self) -> Result<()> {
+        for file in self.inputs() {
+            if !file.is_file() {
+                let hint = if file == Path::new(OVMF) {
+                    " (Debian package `ovmf`; `./k1os doctor --install`)"
+                } else {
+                    ""
+                };
+                bail!(
+                    "cannot boot the VM: {} does not exist{hint}",
+                    file.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the VM with its console in `build/test-logs/<name>.log` (see
+    /// [`Machine::start_logged`]).
+    pub fn start(&self, name: &str) -> Result<Console> {
+        self.start_logged(name, &test_log_path(name))
+    }
+
+    /// Starts the VM and connects to its serial console, logged raw to `log`.
+    /// Takes the VM lock and chooses the accelerator first ([`accel`]); the
+    /// console holds the lock until it is dropped.
+    pub fn start_logged(&self, name: &str, log: &Path) -> Result<Console> {
+        let (lock, accel) = accel::lock_and_choose(self, Purpose::Automated)?;
+        Console::spawn(self, name, log, accel, Some(lock))
+    }
+
+    /// Boots until QEMU exits, or kills it at `timeout`; the console is in
+    /// `build/test-logs/<name>.log`. A guest that times out or fails is not
+    /// an error here (the [`BootLog`] says what happened); QEMU that cannot
+    /// start, or exits with an error before the guest printed anything, is.
+    pub fn run(&self, name: &str, timeout: Duration) -> Result<BootLog> {
+        let mut console = self.start(name)?;
+        let outcome = console.wait_exit(timeout)?;
+        console.into_log(outcome, timeout)
+    }
+
+    /// Boots until a console line contains `marker` (then QEMU is stopped:
+    /// [`Outcome::Stopped`]), QEMU exits, or `timeout`; the console is logged
+    /// to `log`.
+    pub fn run_until(&self, log: &Path, marker: &str, timeout: Duration) -> Result<BootLog> {
+        let name = log
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "vm".into());
+        let mut console = self.start_logged(&name, log)?;
+        let outcome = console.run_until(marker, Instant::now() + timeout)?;
+        console.into_log(outcome, timeout)
+    }
+
+    /// Runs QEMU with the console on the terminal until the guest powers off
+    /// or the user quits (Ctrl-A X); the console is copied to `log`. `entry`:
+    /// the title of a GRUB menu entry to choose (a firmware boot of the ISO);
+    /// `None` lets GRUB boot its default. The accelerator's default is the
+    /// interactive one ([`Purpose::Interactive`]).
+    pub fn run_interactive(&self, log: &Path, entry: Option<&str>) -> Result<()> {
+        interactive::run(self, log, entry)
+    }
+}
+
+/// `build/test-logs/<name>.log`.
+pub fn test_log_path(name: &str) -> PathBuf {
+    paths::build_dir()
+        .join("test-logs")
+        .join(format!("{name}.log"))
+}

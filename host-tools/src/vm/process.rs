@@ -1,0 +1,149 @@
+//! QEMU running in the background: started, polled, killed at a timeout,
+//! and the error when it exits before it should.
+use anyhow::{Context, Result, anyhow};
+use std::path::{Path, PathBuf};
+use std::sync::MutexGuard;
+use std::time::{Duration, Instant};
+
+use super::args::{self, Serial};
+use super::{Accel, Machine, Outcome, QEMU};
+use crate::run::{self, Cmd};
+
+/// How often waits look at QEMU.
+const POLL: Duration = Duration::from_millis(20);
+
+/// A VM whose QEMU runs in the background. Dropping it kills QEMU.
+pub struct Running {
+    child: run::Child,
+    name: String,
+    started: Instant,
+    accel: Accel,
+    log_path: PathBuf,
+    /// How it ended, when, and QEMU's stderr.
+    ended: Option<(Outcome, Duration, String)>,
+    /// [`super::accel::vm_lock`], held while QEMU runs (`None`: the caller holds it).
+    _lock: Option<MutexGuard<'static, ()>>,
+}
+
+impl Running {
+    /// Starts QEMU for `machine` with the console on `serial`, after checking
+    /// that its files exist and making `log_path`'s directory (a stale log
+    /// there is removed, so it never passes for this run's).
+    pub(super) fn spawn(
+        machine: &Machine,
+        name: &str,
+        log_path: &Path,
+        accel: Accel,
+        lock: Option<MutexGuard<'static, ()>>,
+        serial: &Serial,
+    ) -> Result<Running> {
+        machine.check_inputs()?;
+        if let Some(dir) = log_path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let _ = std::fs::remove_file(log_path);
+        let cmd = Cmd::new(QEMU).args(args::qemu_args(machine, accel, serial)?);
+        let child = cmd.start_background()?;
+        Ok(Running {
+            child,
+            name: name.to_string(),
+            started: Instant::now(),
+            accel,
+            log_path: log_path.to_path_buf(),
+            ended: None,
+            _lock: lock,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn accel(&self) -> Accel {
+        self.accel
+    }
+
+    /// Where the serial console is logged.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Since QEMU started (until it ended, once it has).
+    pub fn elapsed(&self) -> Duration {
+        match &self.ended {
+            Some((_, at, _)) => *at,
+            None => self.started.elapsed(),
+        }
+    }
+
+    /// How it ended, if it has.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.ended.as_ref().map(|(o, _, _)| *o)
+    }
+
+    /// QEMU's stderr (known once it has ended).
+    pub fn stderr(&self) -> &str {
+        self.ended.as_ref().map_or("", |(_, _, s)| s)
+    }
+
+    /// How it ended, if it has; never blocks.
+    pub fn poll(&mut self) -> Result<Option<Outcome>> {
+        if self.ended.is_none()
+            && let Some(out) = self.child.try_wait()?
+        {
+            self.ended = Some((
+                Outcome::Exited(out.code),
+                self.started.elapsed(),
+                out.stderr,
+            ));
+        }
+        Ok(self.outcome())
+    }
+
+    /// Waits until QEMU exits by itself, or kills it at `deadline`
+    /// ([`Outcome::TimedOut`]).
+    pub fn wait(&mut self, deadline: Instant) -> Result<Outcome> {
+        loop {
+            if let Some(outcome) = self.poll()? {
+                return Ok(outcome);
+            }
+            if Instant::now() >= deadline {
+                self.kill(Outcome::TimedOut)?;
+                return Ok(Outcome::TimedOut);
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Kills QEMU if it still runs, recording `outcome` ([`Outcome::Stopped`]
+    /// or [`Outcome::TimedOut`]) as how it ended.
+    pub fn kill(&mut self, outcome: Outcome) -> Result<()> {
+        if self.poll()?.is_none() {
+            let out = self.child.kill()?;
+            self.ended = Some((outcome, self.started.elapsed(), out.stderr));
+        }
+        Ok(())
+    }
+
+    /// The error for QEMU that ended (or was killed) before `what`: its
+    /// command line, exit status and the tail of its stderr.
+    pub fn early_exit(&self, what: &str) -> anyhow::Error {
+        let ended = match self.outcome() {
+            Some(Outcome::Exited(code)) => format!("exited ({code:?})"),
+            Some(_) => "was killed".to_string(),
+            None => "is still running".to_string(),
+        };
+        anyhow!(
+            "{}: `{}` {ended} before {what}{}",
+            self.name,
+            self.child.display(),
+            run::tail_block(self.stderr(), run::TAIL_LINES)
+        )
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.kill(Outcome::Stopped);
+    }
+}
