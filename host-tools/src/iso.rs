@@ -43,7 +43,6 @@ use crate::{notices, paths, rootfs, ui};
 pub mod stamp;
 pub mod vm;
 
-pub use stamp::sha256_file;
 use stamp::{Inputs, Stamp, clamp_mtimes, file_size, set_mtime, write_if_changed};
 
 /// The ISO's file name in the output directory (`build/k1os.iso`).

@@ -18,8 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-pub use crate::hash::sha256_file;
-use crate::hash::sha256_hex;
+use crate::hash::{sha256_file, sha256_hex};
 use crate::run::Cmd;
 use crate::{paths, ui};
 

@@ -303,7 +303,7 @@ fn ram_mode_entry_leaves_the_data_image_untouched() {
     let dir = work_dir("ram-entry");
     let data = dir.join("persist.img");
     make_persist(&data);
-    let before = iso::sha256_file(&data).unwrap();
+    let before = host_tools::hash::sha256_file(&data).unwrap();
     let vm = IsoVm::new(&iso).data(&data, Format::Raw);
 
     let mut s = boot_to_shell(&vm, "iso_ram_entry", Some(1));
@@ -323,7 +323,7 @@ fn ram_mode_entry_leaves_the_data_image_untouched() {
     drop(s);
 
     assert_eq!(
-        iso::sha256_file(&data).unwrap(),
+        host_tools::hash::sha256_file(&data).unwrap(),
         before,
         "{} changed in RAM mode",
         data.display()

@@ -92,7 +92,7 @@ fn kernel_pin_rewrites_a_pin_that_kernel_then_accepts() {
         first.to_str().unwrap(),
     ]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    let sha = kernel::sha256_file(&first).unwrap();
+    let sha = host_tools::hash::sha256_file(&first).unwrap();
     for needle in [
         format!("{} -> 6.1.999", old.version),
         format!("{} -> {sha}", old.sha256),
@@ -166,7 +166,7 @@ fn kernel_pin_rewrites_a_pin_that_kernel_then_accepts() {
         1_700_000_100,
     );
     fs::rename(&second, &first).unwrap();
-    let second_sha = kernel::sha256_file(&first).unwrap();
+    let second_sha = host_tools::hash::sha256_file(&first).unwrap();
     let err = kernel::verify_pinned(&pin).unwrap_err().to_string();
     for needle in [
         "sha256 mismatch".to_string(),

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-pub use crate::hash::sha256_file;
+use crate::hash::sha256_file;
 use crate::initramfs;
 
 /// Bump when a step's recipe changes in a way its inputs don't show.

@@ -19,7 +19,6 @@
 //! `packages/<name>-<key>/root/` (what the script installed) and `…/info`;
 //! `sources/<sha256>/<file>` (verified downloads).
 use anyhow::{Context, Result, bail, ensure};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,8 +26,7 @@ use std::time::{Duration, Instant};
 
 use k1os_contract::contract;
 
-use crate::hash::hex;
-pub use crate::hash::sha256_file as file_sha256;
+use crate::hash::{sha256_file, sha256_hex};
 use crate::run::Cmd;
 use crate::{initramfs, paths, ui};
 
@@ -466,13 +464,13 @@ impl Plan {
 /// pinned sha256, or a tree's content), the environment it gets and its
 /// dependencies' keys.
 pub fn package_key(p: &Package, epoch: u32, dep_keys: &[(String, String)]) -> Result<String> {
-    let mut h = Sha256::new();
+    let mut text: Vec<u8> = Vec::new();
     let mut field = |k: &str, v: &str| {
-        h.update(k.as_bytes());
-        h.update(b"=");
-        h.update(v.len().to_le_bytes());
-        h.update(v.as_bytes());
-        h.update(b"\n");
+        text.extend_from_slice(k.as_bytes());
+        text.push(b'=');
+        text.extend_from_slice(&v.len().to_le_bytes());
+        text.extend_from_slice(v.as_bytes());
+        text.push(b'\n');
     };
     field("format", CACHE_FORMAT);
     field("name", &p.name);
@@ -501,7 +499,7 @@ pub fn package_key(p: &Package, epoch: u32, dep_keys: &[(String, String)]) -> Re
     for (name, key) in dep_keys {
         field("depends", &format!("{name} {key}"));
     }
-    Ok(hex(&h.finalize()))
+    Ok(sha256_hex(&text))
 }
 
 /// A package installs files, directories and symlinks only (device nodes
@@ -527,7 +525,7 @@ fn check_output(destdir: &Path) -> Result<()> {
 
 /// Fails unless `file`'s sha256 is `expected`.
 pub fn verify_sha256(file: &Path, expected: &str) -> Result<()> {
-    let actual = file_sha256(file)?;
+    let actual = sha256_file(file)?;
     ensure!(
         actual.eq_ignore_ascii_case(expected),
         "{}: sha256 is {actual}, expected {expected}",

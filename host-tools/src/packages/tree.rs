@@ -1,48 +1,46 @@
 //! Directory trees: their content hash (part of a package's key) and the
 //! copy that merges a package's output into a sysroot or the root filesystem.
 use anyhow::{Context, Result, bail, ensure};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::file_sha256;
-use crate::hash::hex;
+use crate::hash::{sha256_file, sha256_hex};
 
 /// sha256 of a directory's content: for every entry, sorted by path, its
 /// relative path, its type, for files the executable bit and the content's
 /// sha256, for symlinks the target. Owners, other mode bits and times are
 /// left out, as the image leaves them out.
 pub fn tree_hash(dir: &Path) -> Result<String> {
-    let mut h = Sha256::new();
+    let mut text: Vec<u8> = Vec::new();
     let mut entries = Vec::new();
     walk(dir, Path::new(""), &mut entries)?;
     for (rel, meta) in entries {
         let full = dir.join(&rel);
-        h.update(rel.as_os_str().as_encoded_bytes());
-        h.update(b"\0");
+        text.extend_from_slice(rel.as_os_str().as_encoded_bytes());
+        text.push(b'\0');
         let ft = meta.file_type();
         if ft.is_symlink() {
             let target = fs::read_link(&full)
                 .with_context(|| format!("reading the link {}", full.display()))?;
-            h.update(b"l");
-            h.update(target.as_os_str().as_encoded_bytes());
+            text.push(b'l');
+            text.extend_from_slice(target.as_os_str().as_encoded_bytes());
         } else if ft.is_dir() {
-            h.update(b"d");
+            text.push(b'd');
         } else if ft.is_file() {
-            h.update(if meta.permissions().mode() & 0o100 != 0 {
-                b"x"
+            text.push(if meta.permissions().mode() & 0o100 != 0 {
+                b'x'
             } else {
-                b"f"
+                b'f'
             });
-            h.update(file_sha256(&full)?.as_bytes());
+            text.extend_from_slice(sha256_file(&full)?.as_bytes());
         } else {
             bail!("{} is not a file, directory or symlink", full.display());
         }
-        h.update(b"\n");
+        text.push(b'\n');
     }
-    Ok(hex(&h.finalize()))
+    Ok(sha256_hex(&text))
 }
 
 /// Every entry under `dir` (relative paths, sorted, directories before their
