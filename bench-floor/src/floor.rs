@@ -18,10 +18,13 @@
 //! time over the floor's is stage 1's own overhead.
 //!
 //! Raw system calls only (`linux-raw-sys` for the numbers and structs); the
-//! paths and markers come from the contract library (`k1os_contract`).
+//! paths, markers and the phase line's format come from the contract library
+//! (`k1os_contract`), so the bench reads the floor's lines with the same
+//! parser as stage 1's.
 
 use core::arch::asm;
 use k1os_contract::contract::{self, phase};
+use k1os_contract::ufmt::{self, uWrite};
 use linux_raw_sys::general as g;
 use linux_raw_sys::loop_device as lo;
 
@@ -240,10 +243,8 @@ fn attach(loop_fd: usize, image: usize) {
 fn log_phase(kmsg: usize, name: &str, us: u64) {
     let mut line = Line::new();
     line.push(contract::LOG_PREFIX.as_bytes());
-    line.push(name.as_bytes());
-    line.push(b" (+");
-    line.number(us);
-    line.push(b" us): floor");
+    let _ = phase::write_head(&mut line, name, us);
+    line.push(b"floor");
     line.write(kmsg);
 }
 
@@ -262,9 +263,7 @@ fn fail(what: &[u8], ret: isize) -> ! {
     line.push(contract::MARKER_FATAL.as_bytes());
     line.push(b"floor: ");
     line.push(what);
-    line.push(b" failed (errno ");
-    line.number(ret.unsigned_abs() as u64);
-    line.push(b")");
+    let _ = ufmt::uwrite!(line, " failed (errno {})", ret.unsigned_abs() as u64);
     let kmsg = syscall2(
         g::__NR_open,
         c"/dev/kmsg".as_ptr() as usize,
@@ -323,23 +322,17 @@ impl Line {
         }
     }
 
-    fn number(&mut self, mut n: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.push(&digits[i..]);
-    }
-
     fn write(mut self, fd: usize) {
         self.push(b"\n");
         syscall3(g::__NR_write, fd, self.buf.as_ptr() as usize, self.len);
+    }
+}
+
+impl uWrite for Line {
+    type Error = core::convert::Infallible;
+    fn write_str(&mut self, s: &str) -> Result<(), Self::Error> {
+        self.push(s.as_bytes());
+        Ok(())
     }
 }
 

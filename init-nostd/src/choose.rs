@@ -45,13 +45,13 @@ impl Name {
     }
 }
 
-/// The name as text (see [`Bytes`](crate::cmdline::Bytes)).
+/// The name as text (see [`Bytes`](crate::fmt::Bytes)).
 impl ufmt::uDisplay for Name {
     fn fmt<W: ufmt::uWrite + ?Sized>(
         &self,
         f: &mut ufmt::Formatter<'_, W>,
     ) -> Result<(), W::Error> {
-        crate::cmdline::Bytes(self.as_bytes()).fmt(f)
+        crate::fmt::Bytes(self.as_bytes()).fmt(f)
     }
 }
 

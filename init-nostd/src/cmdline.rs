@@ -23,6 +23,7 @@
 //! Nothing is copied: the config borrows from the input line.
 
 use crate::contract::{self, key};
+use crate::fmt::Bytes;
 use ufmt::{Formatter, uDisplay, uWrite};
 
 /// `k1os.mode`.
@@ -505,22 +506,6 @@ impl<'a> Iterator for Words<'a> {
     }
 }
 
-/// Shows bytes from the command line or a label: printable ASCII as is,
-/// every other byte as `?`, so a log line stays one readable line. (Showing
-/// UTF-8 would mean validating it: almost 1 KiB more in stage 1.)
-#[derive(Clone, Copy, Debug)]
-pub struct Bytes<'a>(pub &'a [u8]);
-
-impl uDisplay for Bytes<'_> {
-    fn fmt<W: uWrite + ?Sized>(&self, f: &mut Formatter<'_, W>) -> Result<(), W::Error> {
-        for &c in self.0 {
-            let printable = c.is_ascii_graphic() || c == b' ';
-            f.write_char(if printable { char::from(c) } else { '?' })?;
-        }
-        Ok(())
-    }
-}
-
 impl uDisplay for Mode {
     fn fmt<W: uWrite + ?Sized>(&self, f: &mut Formatter<'_, W>) -> Result<(), W::Error> {
         f.write_str(self.as_str())
@@ -970,7 +955,6 @@ mod tests {
         assert_eq!(show(&Label(b"MY DATA")), "LABEL=MY DATA");
         assert_eq!(show(&Uuid(b"abcd-1234")), "UUID=abcd-1234");
         assert_eq!(show(&Path(b"/dev/sda1")), "/dev/sda1");
-        assert_eq!(show(&Bytes(b"caf\xc3\xa9 \xff\x1b[2J\t")), "caf?? ??[2J?");
         let w = |problem, key: &'static [u8], value: &'static [u8]| Warning {
             problem,
             key,

@@ -105,8 +105,13 @@ pub mod boot_file {
 
 /// Stage 1's phases, in boot order. Each is logged once as
 /// `k1os-init: <phase> (+<µs since start> us): <detail>`, and its time is
-/// written to `/run/k1os/boot` as `time_us.<phase>=<µs>`.
+/// written to `/run/k1os/boot` as `time_us.<phase>=<µs>`. The line is written
+/// by [`write_head`] (stage 1, the benchmark floor) and read by
+/// [`parse_line`] (the benchmark's timeline), so the two cannot disagree.
 pub mod phase {
+    use super::LOG_PREFIX;
+    use ufmt::{uWrite, uwrite};
+
     /// `/proc`, `/sys`, `/dev`, `/run` mounted.
     pub const EARLY: &str = "early";
     /// The boot media mounted and the image found on it.
@@ -125,4 +130,125 @@ pub mod phase {
     pub const SWITCH_ROOT: &str = "switch_root";
     /// All phases in order, for parsers.
     pub const ALL: &[&str] = &[EARLY, MEDIA, TORAM, IMAGE, DATA, RAM, OVERLAY, SWITCH_ROOT];
+
+    /// Writes what follows [`LOG_PREFIX`] in phase `name`'s line, up to its
+    /// detail: `<name> (+<us> us): `. (The prefix is the log writer's, common
+    /// to every line.)
+    pub fn write_head<W: uWrite + ?Sized>(w: &mut W, name: &str, us: u64) -> Result<(), W::Error> {
+        uwrite!(w, "{} (+{} us): ", name, us)
+    }
+
+    /// A phase line, as [`parse_line`] read it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Line<'a> {
+        /// The phase, one of [`ALL`].
+        pub name: &'static str,
+        /// The `(+<µs> us)`: µs since stage 1 started, by its own clock.
+        /// `None` when the line has none (the busybox reference used by the
+        /// benchmark writes `k1os-init: <phase>: <detail>`).
+        pub us: Option<u64>,
+        /// What follows `: `.
+        pub detail: &'a str,
+    }
+
+    /// Reads `k1os-init: <phase> (+<µs> us): <detail>` (or, without a time,
+    /// `k1os-init: <phase>: <detail>`); `None` for any other line.
+    pub fn parse_line(line: &str) -> Option<Line<'_>> {
+        let rest = line.strip_prefix(LOG_PREFIX)?;
+        let name = ALL.iter().copied().find(|p| {
+            rest.strip_prefix(p)
+                .is_some_and(|after| after.starts_with(':') || after.starts_with(" (+"))
+        })?;
+        let after = rest.get(name.len()..)?;
+        let (us, tail) = match after.strip_prefix(" (+") {
+            Some(inner) => {
+                let (digits, tail) = inner.split_once(" us)")?;
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                (Some(digits.parse().ok()?), tail)
+            }
+            None => (None, after),
+        };
+        let detail = tail.strip_prefix(':')?;
+        Some(Line {
+            name,
+            us,
+            detail: detail.strip_prefix(' ').unwrap_or(detail),
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::fmt::tests::Out;
+
+        #[test]
+        fn written_lines_parse_back() {
+            for &name in ALL {
+                for us in [0, 1, 103_889, u64::MAX] {
+                    let mut out = Out(LOG_PREFIX.into());
+                    let _ = write_head(&mut out, name, us);
+                    out.0.push_str("/dev/sr0 (iso9660 \"K1OS\")");
+                    assert_eq!(
+                        parse_line(&out.0),
+                        Some(Line {
+                            name,
+                            us: Some(us),
+                            detail: "/dev/sr0 (iso9660 \"K1OS\")"
+                        }),
+                        "{}",
+                        out.0
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn the_format() {
+            let mut out = Out(String::new());
+            let _ = write_head(&mut out, MEDIA, 42);
+            assert_eq!(out.0, "media (+42 us): ");
+        }
+
+        #[test]
+        fn lines_without_a_time() {
+            assert_eq!(
+                parse_line("k1os-init: overlay: /newroot"),
+                Some(Line {
+                    name: OVERLAY,
+                    us: None,
+                    detail: "/newroot"
+                })
+            );
+            assert_eq!(
+                parse_line("k1os-init: ram:"),
+                Some(Line {
+                    name: RAM,
+                    us: None,
+                    detail: ""
+                })
+            );
+        }
+
+        #[test]
+        fn other_lines_are_not_phases() {
+            for other in [
+                "k1os-init: mediax (+1 us): x",
+                "k1os-init: media /dev/sr0 mounted",
+                "k1os-init: media (+x us): y",
+                "k1os-init: media (+ us): y",
+                "k1os-init: media (+-1 us): y",
+                "k1os-init: media (+99999999999999999999 us): y",
+                "k1os-init: media (+1 us) y",
+                "k1os-init: exec /sbin/init",
+                "k1os-init: FATAL: find the boot media: …",
+                "k1os-init: ram",
+                "media (+1 us): no prefix",
+                "",
+            ] {
+                assert_eq!(parse_line(other), None, "{other:?}");
+            }
+        }
+    }
 }

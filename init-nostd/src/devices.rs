@@ -10,7 +10,7 @@
 use core::ffi::CStr;
 use heapless::Vec;
 use k1os_contract::choose::{Candidate, Name};
-use k1os_contract::cmdline::Bytes;
+use k1os_contract::fmt::Bytes;
 use k1os_contract::probe;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};

@@ -10,8 +10,8 @@
 //! before anything else can fail.
 
 use core::cell::UnsafeCell;
-use k1os_contract::cmdline::Bytes;
 use k1os_contract::errno;
+use k1os_contract::fmt::Bytes;
 use rustix::io::Errno;
 use ufmt::{uDisplay, uWrite, uwrite};
 

@@ -14,9 +14,8 @@
 //! `exec` marker among them.
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
-use k1os_contract::contract::LOG_PREFIX;
+use k1os_contract::contract::{self, LOG_PREFIX};
 use rustix::fs::{Mode, OFlags};
-use ufmt::uwrite;
 
 use crate::sys;
 use crate::text::{Buf, Text};
@@ -158,11 +157,11 @@ macro_rules! debug {
     ($($arg:tt)*) => { $crate::log_line!(Debug, $($arg)*) };
 }
 
-/// Starts a phase's line: `k1os-init: <phase> (+<µs> us): `, the detail to
-/// follow; returns it and the µs.
+/// Starts a phase's line: `k1os-init: <phase> (+<µs> us): `
+/// ([`contract::phase::write_head`]), the detail to follow; returns it and the µs.
 pub fn phase<'a>(buf: &'a mut Buf<LINE_BUF>, name: &str) -> (Line<'a>, u64) {
     let us = elapsed_us();
     let mut line = Line::new(buf, Level::Info);
-    let _ = uwrite!(line.text, "{} (+{} us): ", name, us);
+    let _ = contract::phase::write_head(&mut line.text, name, us);
     (line, us)
 }

@@ -8,8 +8,8 @@
 
 use core::convert::Infallible;
 use core::ffi::CStr;
-use k1os_contract::cmdline::Bytes;
 use k1os_contract::contract::{self, cstr};
+use k1os_contract::fmt::Bytes;
 use linux_raw_sys::general::{RAMFS_MAGIC, TMPFS_MAGIC};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};

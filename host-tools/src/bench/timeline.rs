@@ -14,7 +14,7 @@
 //! |---|---|
 //! | `kernel_start` | the kernel's banner, `Linux version …` (printk time 0) |
 //! | `run_init` | [`contract::MARKER_KERNEL_RUN_INIT`] |
-//! | `phase.<phase>` | `k1os-init: <phase> (+<µs> us): <detail>`, a name of [`contract::phase::ALL`] (the `(+<µs> us)` part may be absent) |
+//! | `phase.<phase>` | `k1os-init: <phase> (+<µs> us): <detail>`, read by [`contract::phase::parse_line`] (the `(+<µs> us)` part may be absent) |
 //! | `exec` | [`contract::MARKER_EXEC`] followed by the stage-2 path |
 //! | `stage2_ready` | [`contract::MARKER_STAGE2_READY`] |
 //!
@@ -110,14 +110,13 @@ impl Timeline {
                 t.fatal.get_or_insert_with(|| text.to_string());
             } else if text.starts_with(contract::MARKER_EXEC) {
                 t.exec.get_or_insert(at);
-            } else if let Some(rest) = text.strip_prefix(contract::LOG_PREFIX)
-                && let Some((name, own_us)) = parse_phase(rest)
-                && !t.phases.iter().any(|p| p.name == name)
+            } else if let Some(line) = phase::parse_line(text)
+                && !t.phases.iter().any(|p| p.name == line.name)
             {
                 t.phases.push(PhaseLine {
-                    name,
+                    name: line.name,
                     at_us: at,
-                    own_us,
+                    own_us: line.us,
                 });
             }
         }
@@ -200,26 +199,6 @@ pub fn split_printk(line: &str) -> Option<(u64, &str)> {
     Some((at, text))
 }
 
-/// `<phase> (+<µs> us): …` or `<phase>: …` (after the log prefix) → the
-/// phase's contract name and the µs, if given.
-pub fn parse_phase(rest: &str) -> Option<(&'static str, Option<u64>)> {
-    let name = phase::ALL.iter().copied().find(|p| {
-        rest.strip_prefix(p)
-            .is_some_and(|after| after.starts_with(':') || after.starts_with(" (+"))
-    })?;
-    let after = &rest[name.len()..];
-    if after.starts_with(':') {
-        return Some((name, None));
-    }
-    let inner = after.strip_prefix(" (+")?;
-    let (digits, tail) = inner.split_once(" us)")?;
-    if !tail.starts_with(':') {
-        return None;
-    }
-    let us = digits.parse().ok()?;
-    Some((name, Some(us)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,26 +237,27 @@ mod tests {
     }
 
     #[test]
-    fn phase_lines() {
+    fn phase_lines_by_the_contract_parser() {
+        let log = "[    2.600000] k1os-init: early (+100 us): /proc /sys /dev /run mounted\n\
+                   [    2.700000] k1os-init: media: /dev/sr0\n\
+                   [    2.800000] k1os-init: media (+9 us): a second media line does not count\n\
+                   [    2.900000] k1os-init: mediax (+1 us): not a phase\n";
+        let t = Timeline::parse(log);
         assert_eq!(
-            parse_phase("media (+103889 us): /dev/sr0"),
-            Some(("media", Some(103_889)))
+            t.phases,
+            [
+                PhaseLine {
+                    name: phase::EARLY,
+                    at_us: 2_600_000,
+                    own_us: Some(100)
+                },
+                PhaseLine {
+                    name: phase::MEDIA,
+                    at_us: 2_700_000,
+                    own_us: None
+                },
+            ]
         );
-        assert_eq!(
-            parse_phase("switch_root (+1 us): moved"),
-            Some(("switch_root", Some(1)))
-        );
-        assert_eq!(parse_phase("overlay: /newroot"), Some(("overlay", None)));
-        for other in [
-            "mediax (+1 us): x",
-            "media /dev/sr0 mounted",
-            "media (+x us): y",
-            "media (+1 us) y",
-            "exec /sbin/init",
-            "ram",
-        ] {
-            assert_eq!(parse_phase(other), None, "{other:?}");
-        }
     }
 
     #[test]
