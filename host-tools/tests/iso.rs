@@ -533,30 +533,3 @@ fn missing_host_program_fails_fast_and_names_the_package() {
     }
     assert!(!out.exists(), "something was built in {}", out.display());
 }
-
-#[test]
-fn make_persist_refuses_a_mounted_block_device() {
-    // A block device mounted here (the root filesystem's, often). Without
-    // --yes and with no answer on stdin, even a missed mount could not erase it.
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let device = mountinfo.lines().find_map(|line| {
-        let source = line.split(" - ").nth(1)?.split_whitespace().nth(1)?;
-        use std::os::unix::fs::FileTypeExt;
-        let meta = std::fs::metadata(source).ok()?;
-        meta.file_type()
-            .is_block_device()
-            .then(|| source.to_string())
-    });
-    let Some(device) = device else {
-        eprintln!("no mounted block device with a /dev node here: nothing to check");
-        return;
-    };
-    let run = host_tools(&["make-persist", &device], None);
-    assert!(!run.ok, "make-persist {device} succeeded:\n{}", run.output);
-    assert!(
-        run.output.contains("is in use, refusing to touch it")
-            && run.output.contains("is mounted on"),
-        "{}",
-        run.output
-    );
-}
