@@ -13,11 +13,11 @@ use k1os_contract::choose::{Candidate, Name};
 use k1os_contract::fmt::Bytes;
 use k1os_contract::probe;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
+use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::text::{self, Buf, PATH_MAX};
-use crate::{debug, log, mounts, sys};
+use crate::{debug, dir, log, mounts, sys};
 
 /// Most block devices stage 1 keeps track of.
 pub const MAX_DEVICES: usize = 64;
@@ -31,18 +31,16 @@ const SETTLE_IDLE_MS: u64 = 200;
 /// it scans a stick, then SCSI discovery adds its disks).
 const SETTLE_USB_MS: u64 = 2500;
 
-/// A block device: its name, its disk's name for a partition, its filesystem.
-/// The same type the choice logic works on, so choosing copies nothing.
-pub type Device = Candidate;
-
 /// `/dev/<name>` (devtmpfs made it) in `buf`.
 pub fn node<'a>(buf: &'a mut Buf<PATH_MAX>, name: &Name) -> Result<&'a CStr, Errno> {
     text::join(buf, &[b"/dev/", name.as_bytes()])
 }
 
+/// The block devices found so far, in the order they appeared: the list
+/// [`choose`](k1os_contract::choose) picks from (so choosing copies nothing).
 #[derive(Default)]
 pub struct Devices {
-    pub list: Vec<Device, MAX_DEVICES>,
+    pub list: Vec<Candidate, MAX_DEVICES>,
     /// When the last new device was found (µs since start).
     last_new_us: u64,
 }
@@ -62,7 +60,7 @@ impl Devices {
             return;
         };
         let mut added = false;
-        any_entry(dir.as_fd(), &mut |name, _| {
+        dir::walk(dir.as_fd(), &mut |name, _| {
             let bytes = name.to_bytes();
             if bytes.starts_with(b".")
                 || is_virtual(bytes)
@@ -132,7 +130,7 @@ fn is_virtual(name: &[u8]) -> bool {
 /// Reads what stage 1 needs to know about `/sys/class/block/<name>`, or
 /// `None` when the device is empty or unreadable.
 #[inline(never)]
-fn examine(sys_block: &OwnedFd, name: &CStr) -> Option<Device> {
+fn examine(sys_block: &OwnedFd, name: &CStr) -> Option<Candidate> {
     let device_name = Name::new(name.to_bytes())?;
     let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let sys_dir = rustix::fs::openat(sys_block, name, flags, Mode::empty()).ok()?;
@@ -167,7 +165,7 @@ fn examine(sys_block: &OwnedFd, name: &CStr) -> Option<Device> {
     .ok()?;
     let mut sb = [0u8; probe::PROBE_LEN];
     let n = read_full(&fd, &mut sb).ok()?;
-    Some(Device {
+    Some(Candidate {
         name: device_name,
         parent,
         probe: probe::probe_block(&sb, n),
@@ -185,7 +183,7 @@ fn parent_of(sys_block: BorrowedFd<'_>, name: &CStr) -> Option<Name> {
 }
 
 /// Reads from the start of `fd` until `buf` is full or the device ends.
-pub fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> rustix::io::Result<usize> {
+fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> rustix::io::Result<usize> {
     let mut done = 0;
     while let Some(rest) = buf.get_mut(done..)
         && !rest.is_empty()
@@ -213,22 +211,7 @@ fn usb_storage_present() -> bool {
     // Bound interfaces are named like `1-1:1.0`. (Not `contains`: its
     // word-at-a-time search is 130 bytes of stage 1.)
     #[allow(clippy::manual_contains)]
-    any_entry(dir.as_fd(), &mut |name, _| {
+    dir::walk(dir.as_fd(), &mut |name, _| {
         name.to_bytes().iter().any(|&b| b == b':')
     })
-}
-
-/// Calls `each` with the name and type of every entry of directory `dir`
-/// until it returns `true`, and then returns `true` too. (One directory walk
-/// for the three places that list one.)
-#[inline(never)]
-pub fn any_entry(dir: BorrowedFd<'_>, each: &mut dyn FnMut(&CStr, FileType) -> bool) -> bool {
-    let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 1024];
-    let mut entries = RawDir::new(dir, &mut buf);
-    while let Some(Ok(entry)) = entries.next() {
-        if each(entry.file_name(), entry.file_type()) {
-            return true;
-        }
-    }
-    false
 }

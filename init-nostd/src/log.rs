@@ -13,21 +13,30 @@
 //! descriptor, a boot with a few warnings would lose its last lines, the
 //! `exec` marker among them.
 
+use core::ffi::CStr;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 use k1os_contract::contract::{self, LOG_PREFIX};
 use rustix::fs::{Mode, OFlags};
 
 use crate::sys;
-use crate::text::{Buf, Text};
+use crate::text::{Buf, Text, is_concat};
 
 /// Longest line; `/dev/kmsg` cuts at about 1 KiB anyway.
 const LINE_MAX: usize = 480;
 /// Console log level when `/proc/sys/kernel/printk` can't be read (kernel default).
 const DEFAULT_CONSOLE_LEVEL: i32 = 7;
 
+/// The kernel log.
+const KMSG: &CStr = c"/dev/kmsg";
+/// Where it is between moving `/dev` into the new root and the `chroot`.
+const KMSG_IN_NEW_ROOT: &CStr = c"/newroot/dev/kmsg";
+const _: () = assert!(is_concat(
+    KMSG_IN_NEW_ROOT.to_bytes(),
+    &[contract::NEW_ROOT.as_bytes(), KMSG.to_bytes()]
+));
+
 static KMSG_READY: AtomicBool = AtomicBool::new(false);
-/// Between moving `/dev` into the new root and the `chroot`, `/dev/kmsg` is
-/// below `/newroot` (`contract::cstr::NEW_ROOT`).
+/// `/dev` has been moved into the new root: use [`KMSG_IN_NEW_ROOT`].
 static KMSG_UNDER_NEW_ROOT: AtomicBool = AtomicBool::new(false);
 static CONSOLE_LEVEL: AtomicI32 = AtomicI32::new(DEFAULT_CONSOLE_LEVEL);
 static DEBUG: AtomicBool = AtomicBool::new(false);
@@ -114,9 +123,9 @@ impl<'a> Line<'a> {
         let line = self.text.bytes();
         let console_level = CONSOLE_LEVEL.load(Relaxed);
         let kmsg = if KMSG_UNDER_NEW_ROOT.load(Relaxed) {
-            c"/newroot/dev/kmsg"
+            KMSG_IN_NEW_ROOT
         } else {
-            c"/dev/kmsg"
+            KMSG
         };
         let kmsg_ok = KMSG_READY.load(Relaxed)
             && rustix::fs::open(kmsg, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())

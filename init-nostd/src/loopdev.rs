@@ -23,7 +23,6 @@ const ATTEMPTS: u32 = 8;
 ///
 /// `LOOP_CTL_GET_FREE` + `LOOP_CONFIGURE` (kernel ≥ 5.8, one atomic call), with
 /// the older `LOOP_SET_FD` + `LOOP_SET_STATUS64` when the kernel says `EINVAL`.
-// Out of line (here and below): measured smaller in stage 1.
 pub fn attach<'a>(
     image: BorrowedFd<'_>,
     buf: &'a mut Buf<PATH_MAX>,
@@ -47,6 +46,7 @@ pub fn attach<'a>(
 }
 
 /// `/dev/loop<index>` in `buf`.
+// Out of line (here and in `configure`): measured smaller in stage 1.
 #[inline(never)]
 fn node(buf: &mut Buf<PATH_MAX>, index: usize) -> Result<&CStr> {
     let mut node = Text::new(buf);
@@ -55,6 +55,7 @@ fn node(buf: &mut Buf<PATH_MAX>, index: usize) -> Result<&CStr> {
     node.into_c_str().step(STEP, b"/dev/loop")
 }
 
+/// Attaches `image` to the loop `device`, read-only and auto-clearing.
 #[inline(never)]
 fn configure(device: BorrowedFd<'_>, image: BorrowedFd<'_>) -> core::result::Result<(), Errno> {
     use rustix::fd::AsRawFd;

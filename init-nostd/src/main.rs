@@ -1,134 +1,57 @@
 //! K1OS stage 1: the initramfs `/init`. Reads like the boot contract
-//! (`DESIGN.md`, "Boot contract"): mount the virtual filesystems → read the
+//! (`docs/boot-contract.md`): mount the virtual filesystems → read the
 //! command line → find the media and the image → mount the image → find the
 //! data partition (or a tmpfs) → overlay → switch root → exec stage 2.
-//! Every step returns an [`Error`] naming the step, the device or path and the
-//! errno; [`fatal`] reports it and does what `k1os.onfail` says.
+//! `main` and `boot` are the script; the functions below them are its steps,
+//! in the order the boot runs them. Every step returns an [`Error`] naming
+//! the step, the device or path and the errno; [`fatal`] reports it and does
+//! what `k1os.onfail` says.
 //!
-//! Stage 1 has a size budget (16 KiB): fixed paths are C-string constants,
-//! text is built in one writer type ([`text::Text`]), and log lines are
-//! macros around two non-generic functions.
+//! Stage 1 has a size budget: fixed paths are C-string constants
+//! (`layout.rs`), text is built in one writer type ([`text::Text`]), and log
+//! lines are macros around two non-generic functions.
 #![no_std]
 #![no_main]
 
 mod devices;
+mod dir;
 mod error;
+mod layout;
 mod log;
 mod loopdev;
 mod mounts;
+mod record;
 mod rt;
 mod switch_root;
 mod sys;
 mod text;
+mod toram;
 
 use core::convert::Infallible;
 use core::ffi::CStr;
-use k1os_contract::choose::{self, Choice, Name};
-use k1os_contract::cmdline::{self, BootConfig, DeviceSpec, Mode, OnFail};
-use k1os_contract::contract::{self, boot_file, cstr, phase};
+use k1os_contract::choose::{self, Candidate, Choice};
+use k1os_contract::cmdline::{self, BootConfig, Mode, OnFail};
+use k1os_contract::contract::{self, cstr, phase};
 use k1os_contract::fmt::Bytes;
 use k1os_contract::probe::FsKind;
 use rustix::fd::AsFd;
 use rustix::fs::{Mode as FileMode, OFlags};
-use rustix::io::Errno;
 use rustix::mount::{MountFlags, UnmountFlags};
-use ufmt::{uDisplay, uWrite, uwrite};
+use ufmt::uwrite;
 
-use devices::{Device, Devices};
+use devices::Devices;
 use error::{Context, ErrnoName, Error, Result};
-use log::{LINE_BUF, Line};
-use text::{Buf, Text};
+use layout::{DATA_UPPER, RAM_UPPER, Upper};
+use record::{Describe, Record, spec_text};
+use text::Text;
 
 /// Longest `/proc/cmdline` (x86 truncates at 2048).
 const CMDLINE_MAX: usize = 4096;
-/// Seconds a default `onfail` waits before rebooting, so the message can be read.
-const REBOOT_DELAY_S: u32 = 10;
-/// A rescue shell in the initramfs, if someone put one there.
-const RESCUE_SHELL: &CStr = c"/bin/sh";
-
-// Messages spell some constants out in their literals: keep them equal.
-const _: () = {
-    use text::is_concat;
-    assert!(REBOOT_DELAY_S == 10); // "rebooting in 10 s"
-    assert!(is_concat(RESCUE_SHELL.to_bytes(), &[b"/bin/sh"]));
-    assert!(is_concat(
-        b"/run/k1os/lower",
-        &[contract::RUN_LOWER.as_bytes()]
-    ));
-    assert!(is_concat(
-        b"/run/k1os/data",
-        &[contract::RUN_DATA.as_bytes()]
-    ));
-    assert!(is_concat(b"/run/k1os/ram", &[contract::RUN_RAM.as_bytes()]));
-    assert!(is_concat(b"/newroot", &[contract::NEW_ROOT.as_bytes()]));
-};
-/// Bytes of RAM left free beyond the image when copying it with `k1os.toram`.
-const TORAM_MARGIN: u64 = 16 << 20;
-/// The image's copy with `k1os.toram`.
-const TORAM_IMAGE: &CStr = c"/run/k1os/toram/image";
-
-/// Where the overlay's upper layer lives: on the data partition or in a tmpfs.
-struct Upper {
-    /// `/run/k1os/data` or `/run/k1os/ram`.
-    root: &'static CStr,
-    /// `<root>/upper` and `<root>/work`.
-    dirs: [&'static CStr; 2],
-    /// The overlay's options with them. `index=off`: with an index, a replaced
-    /// system.squashfs fails overlayfs' origin check on a persistent upper.
-    overlay: &'static CStr,
-}
-
-const DATA_UPPER: Upper = Upper {
-    root: cstr::RUN_DATA,
-    dirs: [c"/run/k1os/data/upper", c"/run/k1os/data/work"],
-    overlay: c"lowerdir=/run/k1os/lower,upperdir=/run/k1os/data/upper,workdir=/run/k1os/data/work,index=off",
-};
-const RAM_UPPER: Upper = Upper {
-    root: cstr::RUN_RAM,
-    dirs: [c"/run/k1os/ram/upper", c"/run/k1os/ram/work"],
-    overlay: c"lowerdir=/run/k1os/lower,upperdir=/run/k1os/ram/upper,workdir=/run/k1os/ram/work,index=off",
-};
-
-// The constants above are the contract's paths put together.
-const _: () = {
-    use text::is_concat;
-    let lower = contract::RUN_LOWER.as_bytes();
-    let (upper, work) = (
-        contract::DATA_UPPER_DIR.as_bytes(),
-        contract::DATA_WORK_DIR.as_bytes(),
-    );
-    let mut i = 0;
-    while i < 2 {
-        let u = if i == 0 { &DATA_UPPER } else { &RAM_UPPER };
-        let root = u.root.to_bytes();
-        assert!(is_concat(u.dirs[0].to_bytes(), &[root, b"/", upper]));
-        assert!(is_concat(u.dirs[1].to_bytes(), &[root, b"/", work]));
-        let options: [&[u8]; 11] = [
-            b"lowerdir=",
-            lower,
-            b",upperdir=",
-            root,
-            b"/",
-            upper,
-            b",workdir=",
-            root,
-            b"/",
-            work,
-            b",index=off",
-        ];
-        assert!(is_concat(u.overlay.to_bytes(), &options));
-        i += 1;
-    }
-    assert!(is_concat(
-        TORAM_IMAGE.to_bytes(),
-        &[contract::RUN_TORAM.as_bytes(), b"/image"]
-    ));
-};
 
 /// `phase!(record, name, "detail", args)`: logs a phase and records its time.
 macro_rules! phase {
     ($record:expr, $name:expr, $($arg:tt)*) => {{
-        let mut buf = text::buf::<LINE_BUF>();
+        let mut buf = text::buf::<{ log::LINE_BUF }>();
         let mut line = $record.phase(&mut buf, $name);
         let _ = uwrite!(line.text, $($arg)*);
         line.end();
@@ -170,6 +93,44 @@ pub extern "C" fn main() -> ! {
     fatal(&err, config.onfail)
 }
 
+/// The kernel opened `/dev/console` as fds 0–2 when the initramfs has the node.
+/// If it could not (headless machine, `console=null`), use `/dev/null` so
+/// writes go somewhere instead of to whatever file gets fd 1 next.
+fn setup_console() {
+    // SAFETY: fd 1 is only borrowed for the duration of the check.
+    let stdout = unsafe { rustix::fd::BorrowedFd::borrow_raw(1) };
+    if rustix::io::fcntl_getfd(stdout).is_ok() {
+        return;
+    }
+    let flags = OFlags::RDWR | OFlags::NOCTTY;
+    let fd = rustix::fs::open(c"/dev/console", flags, FileMode::empty())
+        .or_else(|_| rustix::fs::open(c"/dev/null", flags, FileMode::empty()));
+    if let Ok(fd) = fd {
+        let _ = rustix::stdio::dup2_stdin(&fd);
+        let _ = rustix::stdio::dup2_stdout(&fd);
+        let _ = rustix::stdio::dup2_stderr(&fd);
+    }
+}
+
+/// Reads `/proc/cmdline` into `buf`; an unreadable one is an empty line (all defaults).
+fn read_cmdline(buf: &mut [u8]) -> &[u8] {
+    let n = match rustix::fs::open(
+        c"/proc/cmdline",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        FileMode::empty(),
+    ) {
+        Ok(fd) => rustix::io::read(&fd, &mut *buf).unwrap_or(0),
+        Err(e) => {
+            warn!(
+                "cannot read /proc/cmdline ({}): using defaults",
+                ErrnoName(e)
+            );
+            0
+        }
+    };
+    buf.get(..n).unwrap_or_default()
+}
+
 /// The boot contract, step by step. Returns only on failure.
 fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
     let deadline_us = u64::from(config.timeout_s) * 1_000_000;
@@ -193,7 +154,7 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
     )
     .step("find the image", config.image)?;
     if config.toram {
-        image_path = copy_to_ram(image_path)?;
+        image_path = toram::copy_to_ram(image_path)?;
         phase!(
             record,
             phase::TORAM,
@@ -266,7 +227,7 @@ fn find_media<'d>(
     config: &BootConfig<'_>,
     devices: &'d mut Devices,
     deadline_us: u64,
-) -> Result<&'d Device> {
+) -> Result<&'d Candidate> {
     // Each device is mounted at most once: the list only grows, so a bit per index.
     let mut tried: u64 = 0;
     let mut found = None;
@@ -287,7 +248,7 @@ fn find_media<'d>(
             }
             if tried & (1 << i) == 0 {
                 tried |= 1 << i;
-                if holds_image(device, config.image) {
+                if mount_if_holds_image(device, config.image) {
                     found = Some(i);
                     return true;
                 }
@@ -308,11 +269,11 @@ fn find_media<'d>(
     ))
 }
 
-/// Mounts `device` read-only at `/run/k1os/media` and keeps it there when it
-/// holds `image`.
+/// Mounts `device` read-only at `/run/k1os/media` and, when it holds `image`,
+/// leaves it mounted there and returns `true`; otherwise unmounts it again.
 // Out of line: measured smaller.
 #[inline(never)]
-fn holds_image(device: &Device, image: &[u8]) -> bool {
+fn mount_if_holds_image(device: &Candidate, image: &[u8]) -> bool {
     let Some(probe) = &device.probe else {
         return false;
     };
@@ -330,13 +291,13 @@ fn holds_image(device: &Device, image: &[u8]) -> bool {
     }
     // `noload`: a read-only look must not replay an ext4 journal (it could be
     // the data partition).
-    let data = if probe.kind == FsKind::Ext4 {
+    let options = if probe.kind == FsKind::Ext4 {
         Some(c"noload")
     } else {
         None
     };
     let flags = MountFlags::RDONLY | MountFlags::NOATIME | MountFlags::NOSUID | MountFlags::NODEV;
-    if let Err(e) = mounts::mount(node, target, mounts::fs_type(probe.kind), flags, data) {
+    if let Err(e) = mounts::mount(node, target, mounts::fs_type(probe.kind), flags, options) {
         debug!("/dev/{}: not mountable ({})", Bytes(name), ErrnoName(e));
         return false;
     }
@@ -352,15 +313,22 @@ fn holds_image(device: &Device, image: &[u8]) -> bool {
     false
 }
 
-/// The data partition, mounted at `/run/k1os/data`, or `None` for RAM mode.
-/// `k1os.mode=persist` requires it and waits the full timeout. `auto` takes it
-/// if there is one, found once device discovery has settled (not the full
-/// timeout); otherwise RAM mode, with a notice that says why. `ram` never looks.
+/// The data partition, mounted at `/run/k1os/data`, or `None` for RAM mode:
+///
+/// | `k1os.mode` | waits for it            | found                 | two match | none  |
+/// |-------------|-------------------------|-----------------------|-----------|-------|
+/// | `ram`       | never looks: RAM        | –                     | –         | –     |
+/// | `auto`      | until discovery settles | mounted; fails: RAM   | RAM       | RAM   |
+/// | `persist`   | the full `k1os.timeout` | mounted; fails: fatal | fatal     | fatal |
+///
+/// Every "RAM" comes with a warning that says why. "Found" is the one device
+/// matching `k1os.data` (a disk and its own partition count as one, see
+/// `choose::choose_data`); "two match" is two unrelated devices.
 fn data_partition<'d>(
     config: &BootConfig<'_>,
     devices: &'d mut Devices,
     deadline_us: u64,
-) -> Result<Option<&'d Device>> {
+) -> Result<Option<&'d Candidate>> {
     let required = match config.mode {
         Mode::Ram => return Ok(None),
         Mode::Persist => true,
@@ -403,6 +371,8 @@ fn data_partition<'d>(
     }
 }
 
+/// Two devices match the data partition's spec: warns naming both and
+/// returns the error (fatal with `persist`, RAM mode with `auto`).
 fn ambiguous(devices: &Devices, a: usize, b: usize, spec: &[u8]) -> Error {
     let name = |i: usize| devices.list.get(i).map_or(&[][..], |d| d.name.as_bytes());
     warn!(
@@ -423,7 +393,7 @@ fn ambiguous(devices: &Devices, a: usize, b: usize, spec: &[u8]) -> Error {
 
 /// Mounts the data partition read-write at `/run/k1os/data` and makes `/upper`
 /// and `/work` when missing. Never formats, repairs or deletes anything.
-fn mount_data(device: &Device) -> Result<()> {
+fn mount_data(device: &Candidate) -> Result<()> {
     const STEP: &str = "mount the data partition";
     let mut node_buf = text::buf();
     let node = devices::node(&mut node_buf, &device.name).step(STEP, device.name.as_bytes())?;
@@ -473,195 +443,20 @@ fn mount_overlay(upper: &Upper) -> Result<()> {
         c"overlay",
         MountFlags::empty(),
         Some(upper.overlay),
-        mounts::Named::Data,
+        mounts::Named::Options,
     )
 }
 
-/// `k1os.toram`: copies the image into a tmpfs of its size at
-/// `/run/k1os/toram` and releases the media. Returns the copy's path.
-fn copy_to_ram(image: &CStr) -> Result<&'static CStr> {
-    const STEP: &str = "copy the image to RAM";
-    let source = mounts::open(STEP, image, OFlags::RDONLY, 0)?;
-    let size = rustix::fs::fstat(&source)
-        .step(STEP, image.to_bytes())?
-        .st_size as u64;
-    let info = rustix::system::sysinfo();
-    let free = info.freeram as u64 * u64::from(info.mem_unit.max(1));
-    if size + TORAM_MARGIN > free {
-        return Err(Error::sys(STEP, image.to_bytes(), Errno::NOSPC));
-    }
-    let mut options_buf = text::buf::<32>();
-    let mut options = Text::new(&mut options_buf);
-    let size_kib = (size / 1024 + 1024) as u32;
-    let _ = uwrite!(options, "mode=0755,size={}k", u64::from(size_kib));
-    let options = options.into_c_str().step(STEP, image.to_bytes())?;
-    mounts::mount_tmpfs(STEP, cstr::RUN_TORAM, options)?;
-    let copy = TORAM_IMAGE;
-    let target = mounts::open(
-        STEP,
-        copy,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
-        0o444,
-    )?;
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        let n = rustix::io::read(&source, &mut buf).step(STEP, image.to_bytes())?;
-        if n == 0 {
-            break;
-        }
-        let mut done = 0;
-        while let Some(rest) = buf.get(done..n)
-            && !rest.is_empty()
-        {
-            done += rustix::io::write(&target, rest).step(STEP, copy.to_bytes())?;
-        }
-    }
-    drop(source);
-    let _ = rustix::mount::unmount(cstr::RUN_MEDIA, UnmountFlags::DETACH);
-    Ok(copy)
-}
+/// Seconds a default `onfail` waits before rebooting, so the message can be read.
+const REBOOT_DELAY_S: u32 = 10;
+/// A rescue shell in the initramfs, if someone put one there.
+const RESCUE_SHELL: &CStr = c"/bin/sh";
 
-/// What stage 1 did, for `/run/k1os/boot`.
-#[derive(Default)]
-struct Record {
-    /// Each phase and its time, in order; `None` after the last.
-    times: [Option<(&'static str, u64)>; 8],
-    media: Option<Name>,
-    data: Option<Name>,
-}
-
-impl Record {
-    /// Starts the line of phase `name` (see [`log::phase`]) and records its time.
-    fn phase<'a>(&mut self, buf: &'a mut Buf<LINE_BUF>, name: &'static str) -> Line<'a> {
-        let (line, us) = log::phase(buf, name);
-        if let Some(slot) = self.times.iter_mut().find(|t| t.is_none()) {
-            *slot = Some((name, us));
-        }
-        line
-    }
-
-    /// `/run/k1os/boot`: `key=value` lines for stage 2 (keys in `contract::boot_file`).
-    fn write_boot_file(&self, config: &BootConfig<'_>) -> Result<()> {
-        const STEP: &str = "write the boot record";
-        let mut buf = text::buf::<1024>();
-        let mut text = Text::new(&mut buf);
-        let mode = if self.data.is_some() {
-            "persist"
-        } else {
-            "ram"
-        };
-        // The keys of `contract::boot_file`, in the format strings (checked below).
-        let _ = uwrite!(
-            text,
-            "mode={}\nmedia={}\ndata={}\nimage={}\ninit={}\n",
-            mode,
-            DevName(self.media.as_ref()),
-            DevName(self.data.as_ref()),
-            Bytes(config.image),
-            Bytes(config.init)
-        );
-        for &(name, us) in self.times.iter().flatten() {
-            let _ = uwrite!(text, "time_us.{}={}\n", name, us);
-        }
-        let path = cstr::RUN_BOOT_FILE;
-        let file = mounts::open(
-            STEP,
-            path,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC,
-            0o644,
-        )?;
-        rustix::io::write(&file, text.bytes())
-            .step(STEP, path.to_bytes())
-            .map(drop)
-    }
-}
-
+// `fatal`'s messages spell these out in their literals: keep them equal.
 const _: () = {
-    use text::is_concat;
-    assert!(is_concat(b"mode", &[boot_file::MODE.as_bytes()]));
-    assert!(is_concat(b"media", &[boot_file::MEDIA.as_bytes()]));
-    assert!(is_concat(b"data", &[boot_file::DATA.as_bytes()]));
-    assert!(is_concat(b"image", &[boot_file::IMAGE.as_bytes()]));
-    assert!(is_concat(b"init", &[boot_file::INIT.as_bytes()]));
-    assert!(is_concat(b"time_us.", &[boot_file::TIME_PREFIX.as_bytes()]));
+    assert!(REBOOT_DELAY_S == 10); // "rebooting in 10 s"
+    assert!(text::is_concat(RESCUE_SHELL.to_bytes(), &[b"/bin/sh"]));
 };
-
-/// A device as the boot record shows it: `/dev/sr0`, or `none`.
-struct DevName<'a>(Option<&'a Name>);
-
-impl uDisplay for DevName<'_> {
-    fn fmt<W: uWrite + ?Sized>(
-        &self,
-        f: &mut ufmt::Formatter<'_, W>,
-    ) -> core::result::Result<(), W::Error> {
-        match self.0 {
-            Some(name) => uwrite!(f, "/dev/{}", name),
-            None => f.write_str("none"),
-        }
-    }
-}
-
-/// `iso9660 "K1OS"`: a device's filesystem and label, for messages.
-struct Describe<'a>(&'a Device);
-
-impl uDisplay for Describe<'_> {
-    fn fmt<W: uWrite + ?Sized>(
-        &self,
-        f: &mut ufmt::Formatter<'_, W>,
-    ) -> core::result::Result<(), W::Error> {
-        f.write_str(mounts::fs_name(self.0.probe.as_ref()))?;
-        match &self.0.probe {
-            Some(p) if !p.label().is_empty() => uwrite!(f, " \"{}\"", Bytes(p.label())),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// `LABEL=K1OS-DATA`, `UUID=…` or the path, as the user wrote it (cut at the
-/// buffer's size), for messages.
-fn spec_text<'a>(buf: &'a mut Buf<96>, spec: &DeviceSpec<'_>) -> &'a [u8] {
-    let mut text = Text::new(buf);
-    let _ = uwrite!(text, "{}", spec);
-    text.into_bytes()
-}
-
-/// Reads `/proc/cmdline` into `buf`; an unreadable one is an empty line (all defaults).
-fn read_cmdline(buf: &mut [u8]) -> &[u8] {
-    let n = match rustix::fs::open(
-        c"/proc/cmdline",
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        FileMode::empty(),
-    ) {
-        Ok(fd) => rustix::io::read(&fd, &mut *buf).unwrap_or(0),
-        Err(e) => {
-            warn!(
-                "cannot read /proc/cmdline ({}): using defaults",
-                ErrnoName(e)
-            );
-            0
-        }
-    };
-    buf.get(..n).unwrap_or_default()
-}
-
-/// The kernel opened `/dev/console` as fds 0–2 when the initramfs has the node.
-/// If it could not (headless machine, `console=null`), use `/dev/null` so
-/// writes go somewhere instead of to whatever file gets fd 1 next.
-fn setup_console() {
-    // SAFETY: fd 1 is only borrowed for the duration of the check.
-    let stdout = unsafe { rustix::fd::BorrowedFd::borrow_raw(1) };
-    if rustix::io::fcntl_getfd(stdout).is_ok() {
-        return;
-    }
-    let flags = OFlags::RDWR | OFlags::NOCTTY;
-    let fd = rustix::fs::open(c"/dev/console", flags, FileMode::empty())
-        .or_else(|_| rustix::fs::open(c"/dev/null", flags, FileMode::empty()));
-    if let Ok(fd) = fd {
-        let _ = rustix::stdio::dup2_stdin(&fd);
-        let _ = rustix::stdio::dup2_stdout(&fd);
-        let _ = rustix::stdio::dup2_stderr(&fd);
-    }
-}
 
 /// The one fatal path: report the error on the console and in the kernel log,
 /// then do what `k1os.onfail` says. PID 1 must never exit (the kernel would

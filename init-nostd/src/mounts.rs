@@ -112,8 +112,8 @@ pub enum Named {
     Source,
     /// The mount point.
     Target,
-    /// The options.
-    Data,
+    /// The options (mount(2)'s `data` argument).
+    Options,
 }
 
 /// Makes `target` and mounts `source` (of type `fstype`) on it; a failure
@@ -131,7 +131,7 @@ pub fn mount_at(
     make_dir(step, target)?;
     let subject = match (named, data) {
         (Named::Source, _) => source,
-        (Named::Data, Some(data)) => data,
+        (Named::Options, Some(options)) => options,
         _ => target,
     };
     mount(source, target, fstype, flags, data).step(step, subject.to_bytes())

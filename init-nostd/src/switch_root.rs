@@ -137,7 +137,7 @@ pub fn switch_root(init: &CStr) -> Result<Infallible> {
 /// symlinks and without entering other filesystems (the new root, moved
 /// mounts). Errors are skipped: what cannot be deleted only costs RAM.
 fn delete_contents(dir: BorrowedFd<'_>, dev: u64, depth: u32) {
-    crate::devices::any_entry(dir, &mut |name, file_type| {
+    crate::dir::walk(dir, &mut |name, file_type| {
         if matches!(name.to_bytes(), b"." | b"..") {
             return false;
         }
