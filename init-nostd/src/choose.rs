@@ -1,7 +1,6 @@
 //! Which block device is the data partition, and in which order to look for
 //! the root image: pure decisions over what device discovery and [`probe`]
-//! found (`DESIGN.md`, "Boot media" and "Data partition"; `REFERENCE.md`,
-//! "Superblocks").
+//! found (`docs/boot-contract.md`, "The media" and "The data partition").
 //!
 //! A hybrid ISO written to a stick shows the same filesystem on the whole disk
 //! (`sda`) and on its partition (`sda1`): when a disk and its own partition

@@ -1,5 +1,5 @@
-//! The kernel command line (`/proc/cmdline`) as stage 1 reads it: `DESIGN.md`,
-//! "Kernel command line".
+//! The kernel command line (`/proc/cmdline`) as stage 1 reads it
+//! (`docs/boot-contract.md`, "Kernel command line").
 //!
 //! Words are split the way the kernel's own `next_arg()` (`lib/cmdline.c`)
 //! splits them, so stage 1 sees the same `key=value` pairs the kernel saw:

@@ -7,7 +7,7 @@
 
 /// ISO 9660 volume ID of the boot media, and the label stage 1 tries first.
 pub const MEDIA_LABEL: &str = "K1OS";
-/// Label of the persistent data partition (ext4).
+/// Label of the persistent data partition (ext2/3/4, mounted as ext4).
 pub const DATA_LABEL: &str = "K1OS-DATA";
 
 /// Root image on the media (`k1os.image` default).
@@ -33,7 +33,7 @@ pub const RUN_DATA: &str = text(cstr::RUN_DATA);
 pub const RUN_RAM: &str = text(cstr::RUN_RAM);
 /// `toram` copy of the image (a tmpfs of its own, so the media can go).
 pub const RUN_TORAM: &str = text(cstr::RUN_TORAM);
-/// `key=value` lines: mode, media, data, image, timings.
+/// `key=value` lines: mode, media, data, image, init, timings ([`boot_file`]).
 pub const RUN_BOOT_FILE: &str = text(cstr::RUN_BOOT_FILE);
 /// Where the overlay root is assembled inside the initramfs before `switch_root`.
 pub const NEW_ROOT: &str = text(cstr::NEW_ROOT);
@@ -105,9 +105,11 @@ pub mod boot_file {
 
 /// Stage 1's phases, in boot order. Each is logged once as
 /// `k1os-init: <phase> (+<µs since start> us): <detail>`, and its time is
-/// written to `/run/k1os/boot` as `time_us.<phase>=<µs>`. The line is written
-/// by [`write_head`] (stage 1, the benchmark floor) and read by
-/// [`parse_line`] (the benchmark's timeline), so the two cannot disagree.
+/// written to `/run/k1os/boot` as `time_us.<phase>=<µs>` (all but
+/// `switch_root`, which comes after the file is written). The line is written
+/// by [`write_head`](phase::write_head) (stage 1, the benchmark floor) and
+/// read by [`parse_line`](phase::parse_line) (the benchmark's timeline), so
+/// the two cannot disagree.
 pub mod phase {
     use super::LOG_PREFIX;
     use ufmt::{uWrite, uwrite};
@@ -126,7 +128,8 @@ pub mod phase {
     pub const RAM: &str = "ram";
     /// The overlay root assembled and stage 2 checked.
     pub const OVERLAY: &str = "overlay";
-    /// Virtual filesystems moved and the initramfs emptied, right before `exec`.
+    /// `/dev /proc /sys /run` moved into the new root. Then the initramfs is
+    /// emptied, the root switched and stage 2 executed ([`MARKER_EXEC`](super::MARKER_EXEC)).
     pub const SWITCH_ROOT: &str = "switch_root";
     /// All phases in order, for parsers.
     pub const ALL: &[&str] = &[EARLY, MEDIA, TORAM, IMAGE, DATA, RAM, OVERLAY, SWITCH_ROOT];

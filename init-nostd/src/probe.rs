@@ -1,7 +1,8 @@
 //! Which filesystem a block device holds, its label and UUID, from its first
-//! [`PROBE_LEN`] bytes: `REFERENCE.md`, "Superblocks". No udev, no blkid in
-//! stage 1; labels and UUIDs come out the way `blkid` shows them (UUIDs
-//! without dashes, lowercase), so what a user copies from `blkid` matches.
+//! [`PROBE_LEN`] bytes (the superblock offsets are in the functions below,
+//! one per filesystem). No udev, no blkid in stage 1; labels and UUIDs come
+//! out the way `blkid` shows them (UUIDs without dashes, lowercase), so what
+//! a user copies from `blkid` matches.
 //!
 //! Checked in this order, the first that fits wins:
 //! 1. squashfs: `hsqs` at 0 and version 4 (its magic is at the very start, the
