@@ -19,7 +19,6 @@ use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use k1os_contract::contract;
 
@@ -224,13 +223,9 @@ pub struct Media {
     pub iso: PathBuf,
 }
 
-/// Builds (once per process) the test root filesystem, its squashfs and the ISO.
+/// Builds the test root filesystem, its squashfs and the ISO (the tests
+/// make them once per process: `tests/common`).
 pub fn media() -> Result<Media> {
-    static MEDIA: Mutex<Option<Media>> = Mutex::new(None);
-    let mut slot = MEDIA.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(m) = &*slot {
-        return Ok(m.clone());
-    }
     let dir = images_dir();
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let m = Media {
@@ -241,7 +236,6 @@ pub fn media() -> Result<Media> {
     test_rootfs(&m.rootfs)?;
     squashfs(&m.rootfs, &m.squashfs)?;
     iso(&m.squashfs, &m.iso)?;
-    *slot = Some(m.clone());
     Ok(m)
 }
 

@@ -1,0 +1,198 @@
+//! What the QEMU test suites (`boot.rs`, `stage2.rs`, `iso.rs`) share: the
+//! artefacts under test, scratch directories, fixtures made once per test
+//! process, and the assertions they all make.
+//!
+//! Fixtures made once per process are `OnceLock`s: the first test that needs
+//! one makes it while the others wait, and a panic while making it fails
+//! that test and lets the next one try again.
+// Each test binary uses part of this module.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use host_tools::vm::{BootLog, Console};
+use host_tools::{paths, testimg};
+use k1os_contract::cmdline::Mode;
+use k1os_contract::contract;
+
+/// The root shell's prompt on the serial console (`rootfs/etc/profile`).
+pub const PROMPT: &str = "root@k1os:~# ";
+
+/// The kernel, stage 1 and (for the stage-2 tests) the root filesystem under
+/// test: `build/kernel/bzImage`, `build/initramfs.img`,
+/// `build/system.squashfs`, or the files `K1OS_TEST_KERNEL`,
+/// `K1OS_TEST_INITRD` and `K1OS_TEST_ROOTFS` name. `K1OS_TEST_INITRD=reference`
+/// packs (once) and boots the reference busybox-script stage 1
+/// (`ci/bench/reference-init.sh`, a benchmark fixture) instead of init-nostd.
+pub struct UnderTest {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    /// `None` unless asked for.
+    pub rootfs: Option<PathBuf>,
+}
+
+impl UnderTest {
+    /// The kernel and initramfs; panics, naming what is missing and how to
+    /// build it, when a file does not exist (the tests never pass silently).
+    pub fn boot_files() -> UnderTest {
+        UnderTest::find(false)
+    }
+
+    /// [`UnderTest::boot_files`] and the root filesystem.
+    pub fn with_rootfs() -> UnderTest {
+        UnderTest::find(true)
+    }
+
+    fn find(rootfs: bool) -> UnderTest {
+        let build = paths::build_dir();
+        let pick = |var: &str, default: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| build.join(default))
+        };
+        let mut initrd = pick("K1OS_TEST_INITRD", "initramfs.img");
+        if initrd.as_os_str() == "reference" {
+            initrd = reference_initramfs().to_path_buf();
+        }
+        let under_test = UnderTest {
+            kernel: pick("K1OS_TEST_KERNEL", "kernel/bzImage"),
+            initrd,
+            rootfs: rootfs.then(|| pick("K1OS_TEST_ROOTFS", "system.squashfs")),
+        };
+        let missing: Vec<String> = [&under_test.kernel, &under_test.initrd]
+            .into_iter()
+            .chain(&under_test.rootfs)
+            .filter(|p| !p.is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !missing.is_empty() {
+            panic!(
+                "missing {}: run `./k1os kernel --profile qemu`, `./k1os initramfs`{} first \
+                 (or point K1OS_TEST_KERNEL / K1OS_TEST_INITRD{} at other files)",
+                missing.join(", "),
+                if rootfs { " and `./k1os rootfs`" } else { "" },
+                if rootfs { " / K1OS_TEST_ROOTFS" } else { "" },
+            );
+        }
+        under_test
+    }
+}
+
+/// The reference stage 1 packed once per process.
+fn reference_initramfs() -> &'static Path {
+    static PACKED: OnceLock<PathBuf> = OnceLock::new();
+    PACKED.get_or_init(|| {
+        let out = testimg::images_dir().join("reference-initramfs.img");
+        testimg::reference_initramfs(&out)
+            .unwrap_or_else(|e| panic!("packing the reference initramfs: {e:?}"));
+        out
+    })
+}
+
+/// The test media of `host_tools::testimg` (a test stage 2 that reports
+/// and powers off), made once per process.
+pub fn test_media() -> &'static testimg::Media {
+    static MEDIA: OnceLock<testimg::Media> = OnceLock::new();
+    MEDIA.get_or_init(|| {
+        testimg::media().unwrap_or_else(|e| panic!("building the test media: {e:?}"))
+    })
+}
+
+/// `build/test-images/<name>/`, emptied: a test's own scratch directory.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = testimg::images_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    dir
+}
+
+/// Stage 1's hand-over line: `k1os-init: exec /sbin/init`.
+pub fn exec_marker() -> String {
+    format!("{}{}", contract::MARKER_EXEC, contract::DEFAULT_INIT)
+}
+
+/// Where a data filesystem is.
+#[derive(Clone, Copy, Debug)]
+pub enum Data<'a> {
+    /// A raw ext4 image.
+    Image(&'a Path),
+    /// The ext4 in partition `n` of a GPT disk image.
+    Partition(&'a Path, u32),
+}
+
+/// Asserts that `/upper/<rel>` of the data filesystem holds `expected`: what
+/// the guest wrote went to the overlay's upper layer on the data partition.
+#[track_caller]
+pub fn assert_upper_file(data: Data, rel: &str, expected: &str) {
+    let rel = rel.trim_start_matches('/');
+    let (found, place) = match data {
+        Data::Image(image) => (
+            testimg::read_upper_file(image, rel),
+            image.display().to_string(),
+        ),
+        Data::Partition(disk, n) => (
+            testimg::read_upper_file_in_partition(disk, n, rel),
+            format!("partition {n} of {}", disk.display()),
+        ),
+    };
+    let found = found.unwrap_or_else(|e| panic!("reading /{rel} from {place}: {e:#}"));
+    assert_eq!(
+        found.as_deref().map(String::from_utf8_lossy).as_deref(),
+        Some(expected),
+        "/{}/{rel} in {place}",
+        contract::DATA_UPPER_DIR,
+    );
+}
+
+/// A `key=value` of `/run/k1os/boot` as the test stage 2 printed it.
+#[track_caller]
+pub fn boot_value<'a>(log: &'a BootLog, key: &str) -> &'a str {
+    let marker = format!("{}{key}=", testimg::STAGE2_BOOT_LINE);
+    log.value_after(&marker).unwrap_or_else(|| {
+        panic!(
+            "{}",
+            log.failure(&format!("/run/k1os/boot has no `{key}=` line"))
+        )
+    })
+}
+
+/// Asserts the mode stage 1 chose, as the test stage 2 printed it.
+#[track_caller]
+pub fn assert_mode(log: &BootLog, mode: Mode) {
+    let found = boot_value(log, contract::boot_file::MODE);
+    if found != mode.as_str() {
+        panic!(
+            "{}",
+            log.failure(&format!("mode={found}, expected mode={}", mode.as_str()))
+        );
+    }
+}
+
+/// `poweroff` at the shell: QEMU must exit with status 0 after the kernel's
+/// power-down line, and stage 2's shutdown must not report anything it could
+/// not unmount or make read-only.
+#[track_caller]
+pub fn power_off(console: &mut Console, timeout: Duration) {
+    console
+        .power_off(timeout)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        !console.transcript().contains("k1os: shutdown: cannot"),
+        "{}",
+        console.failure("the shutdown left something writable")
+    );
+}
+
+/// Panics with an error's whole chain (a test's `unwrap` for harness calls).
+pub trait OrPanic<T> {
+    fn or_panic(self) -> T;
+}
+
+impl<T> OrPanic<T> for anyhow::Result<T> {
+    #[track_caller]
+    fn or_panic(self) -> T {
+        self.unwrap_or_else(|e| panic!("{e:#}"))
+    }
+}
