@@ -8,7 +8,7 @@
 # `host_tools::testimg::reference_initramfs` packs it as /init together with a
 # static busybox (/bin/busybox + applet links) and /dev/console.
 #
-# It follows the boot contract (DESIGN.md, "Boot contract") in its essentials:
+# It follows the boot contract (docs/boot-contract.md) in its essentials:
 # k1os.mode=auto|persist|ram, k1os.data=, k1os.media=, k1os.image=,
 # k1os.timeout=, k1os.ramsize=, k1os.onfail=, init=, nopersist, persist=; the
 # `k1os-init: ` log lines, `k1os-init: exec <init>` and `k1os-init: FATAL: `;

@@ -2,9 +2,9 @@
 //! image that boots from a CD and, written raw to a USB stick or a disk, from
 //! that too; on BIOS and on UEFI.
 //!
-//! **Layout** (DESIGN.md, "Boot media"): volume ID `K1OS`; `/boot/vmlinuz`,
-//! `/boot/initramfs.img`, `/boot/grub/grub.cfg` (rendered from
-//! `iso/grub.cfg.in`), `/system.squashfs`; `/boot/grub/bios.img`, the BIOS
+//! **Layout** (`docs/boot-contract.md`, "Boot media"): volume ID `K1OS`;
+//! `/boot/vmlinuz`, `/boot/initramfs.img`, `/boot/grub/grub.cfg` (rendered
+//! from `iso/grub.cfg.in`), `/system.squashfs`; `/boot/grub/bios.img`, the BIOS
 //! El Torito image (`grub-mkimage -O i386-pc-eltorito`); GPT partition 2, an
 //! EFI system partition appended after the ISO 9660 data, holding
 //! `EFI/BOOT/BOOTX64.EFI` (`grub-mkimage -O x86_64-efi`); GRUB's
@@ -47,7 +47,7 @@ use stamp::{Inputs, Stamp, clamp_mtimes, file_size, set_mtime, write_if_changed}
 
 /// The ISO's file name in the output directory (`build/k1os.iso`).
 pub const ISO_NAME: &str = "k1os.iso";
-/// Paths inside the ISO (DESIGN.md, "Boot media").
+/// Paths inside the ISO (`docs/boot-contract.md`, "Boot media").
 pub const KERNEL_PATH: &str = "/boot/vmlinuz";
 /// The root image's third-party notices, repeated at the root of the media so
 /// they can be read without booting.

@@ -1,4 +1,5 @@
-//! Where things are: the checkout, `build/`, the cache (`DESIGN.md`, "Build outputs").
+//! Where things are: the checkout, `build/` (everything a build makes), the
+//! cache (expensive work kept across checkouts).
 //!
 //! **The checkout is the one you stand in**, found like cargo finds its
 //! workspace: the nearest directory at or above the working directory whose

@@ -1,7 +1,7 @@
 //! `host-tools make-persist`: the persistent data filesystem stage 1 looks
-//! for — ext4 labelled `K1OS-DATA` (DESIGN.md, "Data partition") — as an image
-//! file for QEMU (`build/persist.img`, raw or qcow2) or on a real device (a
-//! USB stick, a disk or a partition).
+//! for — ext4 labelled `K1OS-DATA` (`docs/boot-contract.md`, "The data
+//! partition") — as an image file for QEMU (`build/persist.img`, raw or
+//! qcow2) or on a real device (a USB stick, a disk or a partition).
 //!
 //! Files: refused when the file exists, unless `--force`; made under a
 //! temporary name and renamed, so a failure never leaves half an image.

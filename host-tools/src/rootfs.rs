@@ -132,7 +132,7 @@ pub fn stage(built: &[Built], staging: &Path) -> Result<usize> {
     Ok(owners.len())
 }
 
-/// What stage 1 needs from the image (`DESIGN.md`, "What stage 2 finds"):
+/// What stage 1 needs from the image (`docs/boot-contract.md`, "Modes"):
 /// `/dev /proc /sys /run` to move its mounts into, `/tmp`, and an executable
 /// `/sbin/init` (symlinks resolved inside the tree). Every problem at once.
 pub fn check_staging(staging: &Path) -> Result<()> {
