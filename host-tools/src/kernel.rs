@@ -38,7 +38,8 @@ const CACHE_FORMAT: &str = "k1os-kernel-cache-v1";
 /// The fragment every profile merges.
 const K1OS_FRAGMENT: &str = "k1os.config";
 
-/// What the environment variable `K1OS_KERNEL_PROFILE` names (DESIGN.md).
+/// The environment variable naming the kernel profile of every command that
+/// needs a kernel, when `--profile` does not (`paths.rs` reads it).
 pub const PROFILE_ENV: &str = "K1OS_KERNEL_PROFILE";
 
 /// The kernel configuration profiles (`kernel/README.md`).
@@ -86,7 +87,7 @@ impl Profile {
 }
 
 impl Default for Profile {
-    /// `generic`, the one that boots real machines (DESIGN.md).
+    /// `generic`, the one that boots real machines.
     fn default() -> Profile {
         Profile::Generic
     }
