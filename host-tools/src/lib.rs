@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod console;
 pub mod doctor;
+pub mod flat_toml;
 pub mod hash;
 pub mod initramfs;
 pub mod iso;

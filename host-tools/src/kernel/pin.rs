@@ -2,11 +2,12 @@
 //! `host-tools kernel pin`, which rewrites it from a tarball (how a maintainer
 //! moves K1OS to another kernel on purpose, in one commit).
 use anyhow::{Context, Result, bail};
-use std::collections::BTreeMap;
 use std::fs;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::{makefile_version, pin_path};
+use crate::flat_toml::{self, Value};
 use crate::hash::sha256_file;
 use crate::run::{self, Cmd};
 
@@ -61,56 +62,72 @@ impl Pin {
             .then_some((self.debian_package.as_str(), self.debian_version.as_str()))
     }
 
-    /// Parses `key = "value"` lines (a flat subset of TOML); `#` starts a comment line.
+    /// Parses the pin (with [`flat_toml`]): every key is a string, except
+    /// `build_epoch`, a number of seconds (an integer or a string of one).
+    /// A missing, unknown or mistyped key is an error; all are reported at
+    /// once, one per line.
     pub fn parse(text: &str) -> Result<Pin> {
-        let mut map = BTreeMap::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                bail!("line {}: expected `key = \"value\"`, found `{line}`", n + 1);
-            };
-            map.insert(key.trim().to_string(), unquote(value).to_string());
-        }
+        let mut table = flat_toml::parse(text)?;
+        let mut problems = Vec::new();
         let mut take = |key: &str| {
-            map.remove(key)
-                .with_context(|| format!("the key `{key}` is missing"))
+            if table.get(key).is_none() {
+                problems.push(format!("the key `{key}` is missing"));
+            }
+            table.take_str(key, &mut problems).unwrap_or_default()
         };
-        let pin = Pin {
-            version: take("version")?,
-            debian_package: take("debian_package")?,
-            debian_version: take("debian_version")?,
-            tarball: take("tarball")?,
-            path: PathBuf::from(take("path")?),
-            sha256: take("sha256")?.to_ascii_lowercase(),
-            upstream: take("upstream")?,
-            build_epoch: {
-                let v = take("build_epoch")?;
-                v.parse()
-                    .with_context(|| format!("build_epoch `{v}` is not a number"))?
+        let version = take("version");
+        let debian_package = take("debian_package");
+        let debian_version = take("debian_version");
+        let tarball = take("tarball");
+        let path = PathBuf::from(take("path"));
+        let sha256 = take("sha256").to_ascii_lowercase();
+        let upstream = take("upstream");
+        let build_epoch = match table.take("build_epoch") {
+            None => {
+                problems.push("the key `build_epoch` is missing".to_string());
+                0
+            }
+            Some(entry) => match &entry.value {
+                Value::Str(v) | Value::Int(v) => v.parse().unwrap_or_else(|_| {
+                    problems.push(format!(
+                        "line {}: build_epoch `{v}` is not a number",
+                        entry.line
+                    ));
+                    0
+                }),
+                _ => {
+                    problems.push(format!(
+                        "line {}: `build_epoch` must be a number of seconds",
+                        entry.line
+                    ));
+                    0
+                }
             },
+        };
+        table.unknown_keys(&mut problems);
+        if !sha256.is_empty() && !is_sha256(&sha256) {
+            problems.push(format!("sha256 `{sha256}` is not 64 hex digits"));
+        }
+        if !problems.is_empty() {
+            bail!("{}", problems.join("\n"));
+        }
+        Ok(Pin {
+            version,
+            debian_package,
+            debian_version,
+            tarball,
+            path,
+            sha256,
+            upstream,
+            build_epoch,
             text: text.to_string(),
             file: pin_path(),
-        };
-        if let Some(key) = map.keys().next() {
-            bail!("unknown key `{key}`");
-        }
-        if pin.sha256.len() != 64 || !pin.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            bail!("sha256 `{}` is not 64 hex digits", pin.sha256);
-        }
-        Ok(pin)
+        })
     }
 }
 
-/// A value without its surrounding spaces and double quotes.
-fn unquote(value: &str) -> &str {
-    let value = value.trim();
-    value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or(value)
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 // ---------------------------------------------------------------------------
@@ -326,10 +343,11 @@ pub fn upstream_url(version: &str) -> Option<String> {
 }
 
 /// The new text of `pin` (read from its file) for the tarball `facts`: each
-/// `key = "value"` line that changes gets the new value in place; comments,
+/// value that changes is replaced where it stands (the spans the reader
+/// found), written the way it was (a string, or a bare integer); comments,
 /// blank lines and the order stay, except that mentions of the old version in
-/// comments follow the new one. `upstream` follows the version when it was
-/// kernel.org's URL of the old version.
+/// comment lines follow the new one. `upstream` follows the version when it
+/// was kernel.org's URL of the old version.
 pub fn rewrite(pin: &Pin, facts: &TarballFacts) -> Rewrite {
     let (debian_package, debian_version) = facts.debian.clone().unwrap_or_default();
     let upstream = match (upstream_url(&pin.version), upstream_url(&facts.version)) {
@@ -351,47 +369,53 @@ pub fn rewrite(pin: &Pin, facts: &TarballFacts) -> Rewrite {
         ("upstream", upstream),
         ("build_epoch", facts.build_epoch.to_string()),
     ];
-    let mut changes = Vec::new();
-    let mut comment_mentions = 0;
-    let mut text = String::with_capacity(pin.text.len());
-    for line in pin.text.split_inclusive('\n') {
-        let (body, newline) = match line.strip_suffix('\n') {
-            Some(body) => (body, "\n"),
-            None => (line, ""),
+    let table = flat_toml::parse(&pin.text).expect("Pin::parse read this text");
+    // (where, what replaces it, the change), in the file's order.
+    let mut edits: Vec<(Range<usize>, String, Change)> = Vec::new();
+    for (key, value_new) in new {
+        let Some(entry) = table.get(key) else {
+            continue;
         };
-        let trimmed = body.trim_start();
-        if trimmed.starts_with('#') {
-            if pin.version != facts.version {
-                let (replaced, n) = replace_version(body, &pin.version, &facts.version);
-                comment_mentions += n;
-                text += &replaced;
-            } else {
-                text += body;
-            }
-        } else if let Some((key_part, value)) = body.split_once('=')
-            && let Some((key, value_new)) = new.iter().find(|(k, _)| *k == key_part.trim())
-            && unquote(value) != value_new
-        {
-            let spaces = &value[..value.len() - value.trim_start().len()];
-            let quoted = value.trim().starts_with('"');
-            text += &format!("{key_part}={spaces}");
-            text += &match quoted {
-                true => format!("\"{value_new}\""),
-                false => value_new.clone(),
-            };
-            changes.push(Change {
-                key,
-                old: unquote(value).to_string(),
-                new: value_new.clone(),
-            });
-        } else {
-            text += body;
+        let old = match &entry.value {
+            Value::Str(s) | Value::Int(s) => s.clone(),
+            _ => continue,
+        };
+        if old == value_new {
+            continue;
         }
-        text += newline;
+        let written = match entry.value {
+            Value::Int(_) => value_new.clone(),
+            _ => flat_toml::string(&value_new),
+        };
+        edits.push((
+            entry.span.clone(),
+            written,
+            Change {
+                key,
+                old,
+                new: value_new,
+            },
+        ));
+    }
+    edits.sort_by_key(|(span, ..)| span.start);
+    let mut values = pin.text.clone();
+    for (span, written, _) in edits.iter().rev() {
+        values.replace_range(span.clone(), written);
+    }
+    let mut comment_mentions = 0;
+    let mut text = String::with_capacity(values.len());
+    for line in values.split_inclusive('\n') {
+        if line.trim_start().starts_with('#') && pin.version != facts.version {
+            let (replaced, n) = replace_version(line, &pin.version, &facts.version);
+            comment_mentions += n;
+            text += &replaced;
+        } else {
+            text += line;
+        }
     }
     Rewrite {
         text,
-        changes,
+        changes: edits.into_iter().map(|(_, _, change)| change).collect(),
         comment_mentions,
     }
 }
@@ -453,6 +477,66 @@ mod tests {
         assert_eq!(pin.file(), pin_path());
         assert_eq!(pin.debian(), Some(("linux-source-6.1", "6.1.192-2")));
         assert!(Pin::parse("version = \"1\"\n").is_err());
+    }
+
+    #[test]
+    fn a_bad_pin_names_every_problem_with_its_line() {
+        let err = Pin::parse(
+            "version = \"6.1.192\"\ndebian_package = 6\ntarball = \"t\"\npath = \"/p\"\n\
+             sha256 = \"abc\"\nupstream = \"u\"\nbuild_epoch = \"soon\"\ncolour = \"red\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err.lines().collect::<Vec<_>>(),
+            [
+                "line 2: `debian_package` must be a string",
+                "the key `debian_version` is missing",
+                "line 7: build_epoch `soon` is not a number",
+                "line 8: unknown key `colour`",
+                "sha256 `abc` is not 64 hex digits",
+            ]
+        );
+        let err = Pin::parse("version = \"6.1.192\"\nversion = \"6.1.193\"\n").unwrap_err();
+        assert!(err.to_string().starts_with("line 2: "), "{err}");
+    }
+
+    #[test]
+    fn rewriting_keeps_trailing_comments_and_an_integer_epoch() {
+        let old = Pin::load().unwrap();
+        let text = old
+            .text
+            .replace(
+                "build_epoch = \"1794824260\"",
+                "build_epoch = 1794824260 # seconds",
+            )
+            .replace(
+                "debian_version = \"6.1.192-2\"",
+                "debian_version = \"6.1.192-2\" # 6.1.192 in a trailing comment",
+            );
+        let old = Pin::parse(&text).unwrap();
+        assert_eq!(old.build_epoch, 1_794_824_260);
+        let rewrite = rewrite(
+            &old,
+            &facts("6.1.200", Some(("linux-source-6.1", "6.1.200-1"))),
+        );
+        assert!(
+            rewrite
+                .text
+                .contains("\nbuild_epoch = 1800000000 # seconds\n"),
+            "{}",
+            rewrite.text
+        );
+        assert!(
+            rewrite
+                .text
+                .contains("\ndebian_version = \"6.1.200-1\" # 6.1.192 in a trailing comment\n"),
+            "only comment lines follow the version: {}",
+            rewrite.text
+        );
+        let new = Pin::parse(&rewrite.text).unwrap();
+        assert_eq!(new.build_epoch, 1_800_000_000);
+        assert_eq!(new.version, "6.1.200");
     }
 
     #[test]

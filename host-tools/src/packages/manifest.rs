@@ -1,11 +1,12 @@
 //! `package.toml`: what a package is ([`Package`], its [`Source`]s), read
-//! and checked, every problem reported at once, and the SPDX expression check
-//! of its `license`.
-use anyhow::{Context, Result, bail, ensure};
-use std::collections::{BTreeMap, BTreeSet};
+//! (with [`flat_toml`]) and checked, every problem reported at once, and the
+//! SPDX expression check of its `license`.
+use anyhow::{Result, bail, ensure};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::SCRIPT;
+use crate::flat_toml::{self, Table};
 
 /// One package, as its `package.toml` describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,180 +67,10 @@ impl Source {
     }
 }
 
-// ---------------------------------------------------------------------------
-// package.toml: a flat subset of TOML
-// ---------------------------------------------------------------------------
-
-/// A value of the TOML subset `package.toml` is written in.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Value {
-    Str(String),
-    List(Vec<String>),
-}
-
-/// One table of the file (the top level, or a `[[source]]`), with the line
-/// of each key for messages.
-#[derive(Default, Debug)]
-struct Table {
-    line: usize,
-    entries: BTreeMap<String, (usize, Value)>,
-}
-
-/// Parses the TOML subset of `package.toml`: comments, `key = "string"`,
-/// `key = ["a", "b"]` (on one line) and `[[source]]` headers. Anything else
-/// is an error naming the line.
-fn parse_toml(text: &str) -> Result<(Table, Vec<Table>)> {
-    let mut top = Table {
-        line: 1,
-        ..Table::default()
-    };
-    let mut sources: Vec<Table> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let n = i + 1;
-        let line = strip_comment(raw).trim();
-        if line.is_empty() {
-            continue;
-        }
-        if line.starts_with('[') {
-            ensure!(
-                line == "[[source]]",
-                "line {n}: unknown table `{line}` (only `[[source]]` is allowed)"
-            );
-            sources.push(Table {
-                line: n,
-                ..Table::default()
-            });
-            continue;
-        }
-        let (key, value) = line
-            .split_once('=')
-            .with_context(|| format!("line {n}: expected `key = value`"))?;
-        let key = key.trim();
-        ensure!(
-            !key.is_empty()
-                && key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
-            "line {n}: bad key `{key}`"
-        );
-        let value =
-            parse_value(value.trim()).with_context(|| format!("line {n}: value of `{key}`"))?;
-        let table = sources.last_mut().unwrap_or(&mut top);
-        if table.entries.insert(key.to_string(), (n, value)).is_some() {
-            bail!("line {n}: `{key}` is set twice");
-        }
-    }
-    Ok((top, sources))
-}
-
-/// The line without a `#` comment (a `#` inside a string is kept).
-fn strip_comment(line: &str) -> &str {
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, c) in line.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_string => escaped = true,
-            '"' => in_string = !in_string,
-            '#' if !in_string => return &line[..i],
-            _ => {}
-        }
-    }
-    line
-}
-
-fn parse_value(text: &str) -> Result<Value> {
-    if let Some(inner) = text.strip_prefix('[') {
-        let inner = inner
-            .strip_suffix(']')
-            .context("a list must end with `]` on the same line")?;
-        let mut items = Vec::new();
-        let mut rest = inner.trim();
-        while !rest.is_empty() {
-            let (item, after) = parse_string(rest)?;
-            items.push(item);
-            rest = after.trim_start();
-            if let Some(after_comma) = rest.strip_prefix(',') {
-                rest = after_comma.trim_start();
-            } else {
-                ensure!(
-                    rest.is_empty(),
-                    "expected `,` or `]` after \"{}\"",
-                    items.last().unwrap()
-                );
-            }
-        }
-        return Ok(Value::List(items));
-    }
-    let (s, rest) = parse_string(text)?;
-    ensure!(
-        rest.trim().is_empty(),
-        "unexpected `{}` after the string",
-        rest.trim()
-    );
-    Ok(Value::Str(s))
-}
-
-/// A basic TOML string at the start of `text`; returns it and what follows.
-fn parse_string(text: &str) -> Result<(String, &str)> {
-    let body = text
-        .strip_prefix('"')
-        .context("expected a \"double-quoted\" string")?;
-    let mut out = String::new();
-    let mut chars = body.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Ok((out, &body[i + 1..])),
-            '\\' => match chars.next().map(|(_, c)| c) {
-                Some('"') => out.push('"'),
-                Some('\\') => out.push('\\'),
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                other => bail!(
-                    "unsupported escape `\\{}`",
-                    other.map(String::from).unwrap_or_default()
-                ),
-            },
-            c => out.push(c),
-        }
-    }
-    bail!("unterminated string")
-}
-
-impl Table {
-    fn take_str(&mut self, key: &str, problems: &mut Vec<String>) -> Option<String> {
-        match self.entries.remove(key) {
-            None => None,
-            Some((_, Value::Str(s))) => Some(s),
-            Some((line, Value::List(_))) => {
-                problems.push(format!("line {line}: `{key}` must be a string"));
-                None
-            }
-        }
-    }
-
-    fn take_list(&mut self, key: &str, problems: &mut Vec<String>) -> Vec<String> {
-        match self.entries.remove(key) {
-            None => Vec::new(),
-            Some((_, Value::List(l))) => l,
-            Some((line, Value::Str(_))) => {
-                problems.push(format!("line {line}: `{key}` must be a list of strings"));
-                Vec::new()
-            }
-        }
-    }
-
-    fn unknown_keys(&self, problems: &mut Vec<String>) {
-        for (key, (line, _)) in &self.entries {
-            problems.push(format!("line {line}: unknown key `{key}`"));
-        }
-    }
-}
-
 /// Parses and checks one `package.toml` (`dir` is the package's directory,
 /// whose name must be the package's). Every problem is reported, one per line.
 pub fn parse_package(text: &str, dir: &Path) -> Result<Package> {
-    let (mut top, source_tables) = parse_toml(text)?;
+    let mut top = flat_toml::parse(text)?;
     let mut problems = Vec::new();
     let required = |table: &mut Table, key: &str, problems: &mut Vec<String>| {
         let value = table.take_str(key, problems);
@@ -265,6 +96,7 @@ pub fn parse_package(text: &str, dir: &Path) -> Result<Package> {
     }
     let upstream = top.take_str("upstream", &mut problems);
     let depends = top.take_list("depends", &mut problems);
+    let source_tables = top.take_tables("source", &mut problems);
     top.unknown_keys(&mut problems);
 
     if !name.is_empty() && !valid_name(&name) {
@@ -520,6 +352,25 @@ sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
         ] {
             assert!(err.contains(expected), "{expected:?} not in:\n{err}");
         }
+    }
+
+    #[test]
+    fn lists_may_span_lines_and_sources_must_be_tables() {
+        let (_tmp, dir) = pkg_dir("hello");
+        let head = "name = \"hello\"\nversion = \"1\"\ndescription = \"d\"\nlicense = \"MIT\"\n";
+        let p = parse_package(
+            &format!("{head}depends = [\n  \"base\",\n  \"zlib\",\n]\n"),
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(p.depends, ["base", "zlib"]);
+        let err = parse_package(&format!("{head}source = \"x.tar\"\n"), &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 5: `source` must be `[[source]]` tables"),
+            "{err}"
+        );
     }
 
     #[test]
