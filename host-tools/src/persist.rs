@@ -1,4 +1,4 @@
-//! `host-tools make-persist`: the persistent data filesystem stage 1 looks
+//! `./k1os make-persist`: the persistent data filesystem stage 1 looks
 //! for — ext4 labelled `K1OS-DATA` (`docs/boot-contract.md`, "The data
 //! partition") — as an image file for QEMU (`build/persist.img`, raw or
 //! qcow2) or on a real device (a USB stick, a disk or a partition).

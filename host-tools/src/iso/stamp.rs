@@ -1,4 +1,4 @@
-//! The bookkeeping of `host-tools iso`'s steps: what a step is made from
+//! The bookkeeping of `./k1os iso`'s steps: what a step is made from
 //! ([`Inputs`]: text and file hashes), the stamp that says its outputs were
 //! made from exactly that ([`Stamp`]), and the mtime clamping that makes the
 //! staged tree reproducible ([`clamp_mtimes`]).

@@ -120,8 +120,8 @@ fn build_entry(
             if !patches.is_empty() {
                 bail!(
                     "kernel/patches/ has {} patch(es), which host-tools applies only to a tarball it \
-                     extracts, never to a --source DIR: pass a tarball, or build from a copy with \
-                     the patches applied as a tarball",
+                     extracts, never to a --kernel-source DIR: pass a tarball (for example a copy \
+                     of the tree with the patches applied, packed with tar)",
                     patches.len()
                 );
             }

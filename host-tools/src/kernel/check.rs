@@ -1,4 +1,4 @@
-//! `host-tools kernel check`: a final .config against the profile's fragments,
+//! `./k1os kernel check`: a final .config against the profile's fragments,
 //! naming what blocks each missing option (from a table of Kconfig dependencies).
 use anyhow::{Context, Result, bail};
 use std::borrow::Cow;

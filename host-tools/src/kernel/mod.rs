@@ -1,12 +1,22 @@
-//! The kernel build (`host-tools kernel`) and the config check
-//! (`host-tools kernel check`); `kernel/README.md` is the user's side of this.
+//! The kernel build (`./k1os kernel`) and the config check (`./k1os kernel
+//! check`); `kernel/README.md` is the user's side of this.
+//!
+//! - here: the [`Profile`]s (base config and fragments) and the paths;
+//! - `pin.rs`: `kernel/pin.toml` ([`Pin`]) and `./k1os kernel pin`;
+//! - `source.rs`: the tree to build ([`resolve_source`]): the pinned tarball,
+//!   verified, or `--kernel-source`;
+//! - `key.rs`: everything a build depends on, whose sha256 names its cache
+//!   entry;
+//! - `build.rs`: [`ensure_kernel`], a cache hit or the build, and the copy to
+//!   `build/kernel/`; `progress.rs`: its progress lines;
+//! - `check.rs`: a .config against the profile's fragments ([`check_config`]).
 //!
 //! A build is a list of steps: resolve the source (the pinned tarball, its
-//! sha256 verified, or `--source`) → compute the cache key from every input →
-//! on a miss: extract, apply `kernel/patches/`, configure (profile base +
-//! fragments), check the config, `make bzImage`, check the final config again,
-//! publish the cache entry with one `rename` → copy `bzImage` and `config` to
-//! `build/kernel/`.
+//! sha256 verified, or `--kernel-source`) → compute the cache key from every
+//! input → on a miss: extract, apply `kernel/patches/`, configure (profile
+//! base + fragments), check the config, `make bzImage`, check the final config
+//! again, publish the cache entry with one `rename` → copy `bzImage` and
+//! `config` to `build/kernel/`.
 //!
 //! **Invariant:** a directory in the cache named like an entry is complete. It
 //! is assembled inside `<entry>.partial/` and renamed into place only after the

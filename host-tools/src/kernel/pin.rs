@@ -1,5 +1,5 @@
 //! The pin: `kernel/pin.toml`, the one kernel source K1OS builds, and
-//! `host-tools kernel pin`, which rewrites it from a tarball (how a maintainer
+//! `./k1os kernel pin`, which rewrites it from a tarball (how a maintainer
 //! moves K1OS to another kernel on purpose, in one commit).
 use anyhow::{Context, Result, bail};
 use std::fs;

@@ -55,7 +55,7 @@ impl Source {
         }
     }
 
-    /// How the source is described in messages and `host-tools packages`.
+    /// How the source is described in messages and `./k1os packages`.
     pub fn describe(&self) -> String {
         match self {
             Source::Deb {
@@ -221,7 +221,8 @@ fn is_sha256(s: &str) -> bool {
 /// Checks the syntax of an SPDX license expression: license ids (`MIT`,
 /// `GPL-2.0-or-later`, `LicenseRef-…`, an optional `+`), `AND`, `OR`,
 /// `WITH <exception>` and parentheses. Whether an id is on the SPDX list, or
-/// allowed, is the licence check's business (issue 6), not this one's.
+/// allowed, is not checked: the licence is shown as written, by `./k1os
+/// packages` and in `THIRD-PARTY-NOTICES`.
 pub fn check_spdx(expr: &str) -> Result<()> {
     let spaced = expr.replace('(', " ( ").replace(')', " ) ");
     let tokens: Vec<&str> = spaced.split_whitespace().collect();

@@ -15,6 +15,10 @@
 //!   `build/packages/<name>.log`, and moves its output into the cache
 //!   atomically (a temporary directory, then a rename).
 //!
+//! Files: `manifest.rs` (`package.toml` → [`Package`]), `order.rs` ([`load`],
+//! [`order`]), `tree.rs` (a directory's content hash, the copy that merges
+//! outputs); here: [`Settings`], the keys, the [`Plan`], the build, the cache.
+//!
 //! Cache layout, under `${K1OS_CACHE:-~/.cache/k1os}`:
 //! `packages/<name>-<key>/root/` (what the script installed) and `…/info`;
 //! `sources/<sha256>/<file>` (verified downloads).
