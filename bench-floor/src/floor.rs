@@ -437,6 +437,13 @@ unsafe extern "C" fn memset(dest: *mut u8, byte: i32, n: usize) -> *mut u8 {
     dest
 }
 
+/// Debug builds only: their unoptimised `core` keeps unwind tables that name
+/// the personality routine, so the link needs the symbol. Nothing unwinds
+/// (`panic = "abort"`), so it is never called.
+#[cfg(debug_assertions)]
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() {}
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     fail(b"panic", 0)

@@ -108,6 +108,14 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     sys::reboot_restart()
 }
 
+/// Debug builds only: their unoptimised `core` keeps unwind tables that name
+/// the personality routine, so the link needs the symbol. Nothing unwinds
+/// (`panic = "abort"`), so it is never called; release builds (LTO) do not
+/// reference it.
+#[cfg(debug_assertions)]
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() {}
+
 /// `strlen(3)`: `CStr::from_ptr` calls it (directory entry names from rustix).
 ///
 /// # Safety
