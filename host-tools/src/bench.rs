@@ -31,7 +31,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::initramfs::{self, Compression};
 use crate::kernel::{self, Profile};
-use crate::{paths, qemu, ui};
+use crate::vm::{self, Machine, Purpose};
+use crate::{paths, ui};
 
 pub mod boot;
 pub mod fixtures;
@@ -43,7 +44,7 @@ pub mod sizes;
 pub mod stats;
 pub mod timeline;
 
-use boot::{Boot, Ended, Setup};
+use boot::{Boot, Setup};
 use fixtures::{Fixtures, Variant};
 use media::{DataDisk, Fill, Root};
 use timeline::{Marker, Timeline};
@@ -199,10 +200,10 @@ impl ScenarioRun {
     /// A boot's problem, if it has one: how it ended and what is missing.
     pub fn problem(&self, boot: &Boot) -> Option<String> {
         let missing = boot.timeline.missing(&self.expected());
-        if boot.ended == Ended::Ready && missing.is_empty() {
+        if boot.ready() && missing.is_empty() {
             return None;
         }
-        let mut s = boot.ended.name().to_string();
+        let mut s = boot.ended().to_string();
         if !missing.is_empty() {
             let names: Vec<String> = missing.iter().map(|m| m.name()).collect();
             s += &format!("; missing {}", names.join(", "));
@@ -292,11 +293,8 @@ pub fn run(opts: &Options) -> Result<Results> {
     )?;
     let extra = media::extra_disk(&images)?;
 
-    let accel = {
-        // `K1OS_ACCEL=auto` probes KVM by booting a VM: under the VM lock too.
-        let _guard = qemu::vm_lock();
-        qemu::Accel::choose(&kernel_path)?
-    };
+    // Chosen once (a KVM probe boots a VM): every boot of the run uses it.
+    let accel = vm::accel::for_machine(&Machine::kernel(&kernel_path), Purpose::Automated)?;
     let mut machine = machine::Machine::describe(accel);
 
     // 3. The boots, interleaved.

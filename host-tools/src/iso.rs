@@ -41,7 +41,6 @@ use crate::run::{self, Cmd};
 use crate::{notices, paths, rootfs, ui};
 
 pub mod stamp;
-pub mod vm;
 
 use stamp::{Inputs, Stamp, clamp_mtimes, file_size, set_mtime, write_if_changed};
 
@@ -61,7 +60,8 @@ pub const BIOS_IMAGE_PATH: &str = "/boot/grub/bios.img";
 /// The UEFI loader inside the ESP: the removable-media path every firmware tries.
 pub const EFI_LOADER_PATH: &str = "/EFI/BOOT/BOOTX64.EFI";
 
-/// Menu titles; tests select entries by their position in [`menu_entries`].
+/// Menu titles; tests and `host-tools qemu` choose entries by title
+/// ([`crate::vm::Console::select_entry`]).
 pub const TITLE_AUTO: &str = "K1OS";
 pub const TITLE_RAM: &str = "K1OS (RAM mode)";
 pub const TITLE_DEBUG: &str = "K1OS (debug)";

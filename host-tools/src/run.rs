@@ -228,18 +228,6 @@ impl Cmd {
     }
 }
 
-impl Cmd {
-    /// Transitional: the raw background handle, until the VM harness uses [`Child`].
-    pub fn start_background_duct(&self) -> Result<duct::Handle> {
-        self.expression()?
-            .stdin_null()
-            .stdout_null()
-            .stderr_capture()
-            .start()
-            .with_context(|| format!("could not start `{}`", self.display()))
-    }
-}
-
 /// What a command did: [`Cmd::output_unchecked`], or a [`Child`] that ended.
 #[derive(Debug, Clone)]
 pub struct Output {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use host_tools::bench::boot::{Boot, Ended, Setup};
+use host_tools::bench::boot::{Boot, Setup};
 use host_tools::bench::fixtures::{Packed, Variant};
 use host_tools::bench::machine::Machine;
 use host_tools::bench::media::{DataDisk, Fill, Root};
@@ -13,7 +13,7 @@ use host_tools::bench::sizes::{Budget, Size};
 use host_tools::bench::timeline::{Marker, Timeline};
 use host_tools::bench::{self, FixtureSizes, Options, Outputs, Results, ScenarioRun, report};
 use host_tools::paths;
-use host_tools::qemu::Accel;
+use host_tools::vm::{Accel, Outcome};
 use k1os_contract::contract::phase;
 
 fn fixture_path(name: &str) -> PathBuf {
@@ -149,15 +149,15 @@ fn cut_log_reports_missing_markers() {
 
 fn boot(name: &str) -> Boot {
     let t = timeline(name);
-    let ended = if t.stage2_ready.is_some() {
-        Ended::Ready
+    let outcome = if t.stage2_ready.is_some() {
+        Outcome::Stopped
     } else {
-        Ended::Exited
+        Outcome::Exited(Some(0))
     };
     Boot {
         log_path: fixture_path(name),
         timeline: t,
-        ended,
+        outcome,
         wall: Duration::from_secs(5),
         accel: Accel::Tcg,
     }

@@ -1,9 +1,9 @@
 //! ISO tests: `host-tools iso --profile qemu` builds the ISO (once per test
 //! process, into `build/test-iso/`), and QEMU boots it the way a PC does —
 //! SeaBIOS or OVMF, then GRUB's menu over the serial console, then the kernel,
-//! stage 1 and stage 2 — with the ISO as a CD-ROM or as a hard disk (what a
-//! USB stick is). Each boot waits for `k1os: stage 2 ready`, then for a shell
-//! that answers on the console, and drives it like a user.
+//! stage 1 and stage 2 — with the ISO as a CD-ROM, a hard disk or a USB
+//! stick. Each boot waits for `k1os: stage 2 ready`, then for a shell that
+//! answers on the console, and drives it like a user.
 //!
 //! The ISO's root filesystem is the real one (`host-tools rootfs`).
 //!
@@ -11,16 +11,18 @@
 //! byte-identical, a rebuild with nothing changed rebuilds nothing, and bad
 //! input (no kernel source, no `xorriso`) fails fast with what to do.
 //!
-//! Serial logs: `build/test-logs/iso_*.log`. VMs run one at a time
-//! (`host_tools::qemu::vm_lock`), with TCG unless `K1OS_ACCEL` says otherwise.
+//! Serial logs: `build/test-logs/iso_*.log`. VMs run one at a time, with TCG
+//! unless `K1OS_ACCEL` says otherwise (`host_tools::vm::accel`).
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use host_tools::iso::vm::{Attach, Firmware, IsoVm, Session};
-use host_tools::iso::{self, TITLE_DEBUG, TITLE_RAM};
-use host_tools::qemu::{self, Accel, Format};
+use common::{Data, OrPanic, PROMPT, assert_upper_file, power_off};
+use host_tools::iso::{self, TITLE_AUTO, TITLE_DEBUG, TITLE_RAM};
 use host_tools::run::{self, Cmd};
+use host_tools::vm::{Console, Drive, Firmware, Machine};
 use host_tools::{paths, testimg};
 use k1os_contract::contract;
 
@@ -34,8 +36,6 @@ const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bad input must fail before anything is built.
 const FAIL_FAST: Duration = Duration::from_secs(20);
 
-/// The root shell's prompt on the serial console (`rootfs/etc/profile`).
-const PROMPT: &str = "root@k1os:~# ";
 /// Written to the data disk by the persistence test.
 const NOTE_PATH: &str = "/root/k1os-iso-note.txt";
 const NOTE: &str = "K1OS-ISO-PERSISTED-5c1e";
@@ -43,7 +43,7 @@ const NOTE: &str = "K1OS-ISO-PERSISTED-5c1e";
 /// Builds are serialized: they share `build/kernel/` and the cargo target dir.
 static BUILD: Mutex<()> = Mutex::new(());
 
-/// How a `host-tools` run ended: success, its output (stdout and stderr), its time.
+/// How a `host-tools` run ended: success, its output (stdout, then stderr), its time.
 struct Run {
     ok: bool,
     output: String,
@@ -60,10 +60,7 @@ fn host_tools(args: &[&str], path_env: Option<&str>) -> Run {
         cmd = cmd.env("PATH", path);
     }
     let start = Instant::now();
-    let out = cmd
-        .stdin_null()
-        .output_unchecked()
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let out = cmd.stdin_null().output_unchecked().or_panic();
     Run {
         ok: out.success,
         output: out.stdout + &out.stderr,
@@ -85,95 +82,70 @@ fn build_iso(out: &Path) -> Run {
 }
 
 /// `build/test-iso/k1os.iso`, built once per process.
-fn test_iso() -> PathBuf {
-    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
-    let mut slot = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(iso) = &*slot {
-        return iso.clone();
-    }
-    let out = paths::build_dir().join("test-iso");
-    let run = build_iso(&out);
-    eprintln!(
-        "test ISO built in {:.1} s:\n{}",
-        run.elapsed.as_secs_f64(),
-        run.output
-    );
-    let iso = iso::iso_path(&out);
-    *slot = Some(iso.clone());
-    iso
+fn test_iso() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = paths::build_dir().join("test-iso");
+        let run = build_iso(&out);
+        eprintln!(
+            "test ISO built in {:.1} s:\n{}",
+            run.elapsed.as_secs_f64(),
+            run.output
+        );
+        iso::iso_path(&out)
+    })
 }
 
-/// `build/test-images/iso-<test>/`, emptied.
-fn work_dir(test: &str) -> PathBuf {
-    let dir = testimg::images_dir().join(format!("iso-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The accelerator (`K1OS_ACCEL`; its `auto` probe boots the test kernel, under the VM lock).
-fn accel() -> Accel {
-    let kernel = paths::build_dir().join("kernel/bzImage");
-    let _lock = qemu::vm_lock();
-    Accel::choose(&kernel).unwrap()
-}
-
-/// Starts the VM, chooses menu entry `entry` over the serial console (or lets
-/// GRUB's timeout boot the default with `None`), and waits for the stage-2
-/// marker, the root shell's prompt and a shell that answers.
-fn boot_to_shell(vm: &IsoVm, name: &str, entry: Option<usize>) -> Session {
+/// Starts the VM, chooses the menu entry titled `entry` over the serial
+/// console (or lets GRUB's timeout boot the default with `None`), and waits
+/// for the stage-2 marker, the root shell's prompt and a shell that answers.
+fn boot_to_shell(vm: &Machine, name: &str, entry: Option<&str>) -> Console {
     let mut s = vm
-        .start(name, accel())
+        .start(name)
         .unwrap_or_else(|e| panic!("starting QEMU for {name}: {e:?}"));
-    let menu = match entry {
-        Some(index) => s.select_entry(index, BOOT_TIMEOUT),
-        None => s.wait_for(TITLE_DEBUG, BOOT_TIMEOUT),
+    match entry {
+        Some(title) => s.select_entry(title, BOOT_TIMEOUT),
+        None => s.wait_for(TITLE_DEBUG, BOOT_TIMEOUT).map(drop),
     }
-    .unwrap_or_else(|e| panic!("{e:?}"));
-    let ready = s
-        .wait_for(contract::MARKER_STAGE2_READY, BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    let prompt = s
-        .wait_for(PROMPT, SHELL_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    .or_panic();
+    let menu = s.elapsed();
+    s.wait_for(contract::MARKER_STAGE2_READY, BOOT_TIMEOUT)
+        .or_panic();
+    let ready = s.elapsed();
+    s.wait_for(PROMPT, SHELL_TIMEOUT).or_panic();
+    let prompt = s.elapsed();
     // GRUB's embedded config ran cleanly (it runs before `normal`, where a
     // mistake is easy to make and can still boot by luck).
     for grub_error in ["Unknown command", "this is the GRUB shell", "error: file"] {
-        if s.text().contains(grub_error) {
+        if s.transcript().contains(grub_error) {
             panic!("{}", s.failure(&format!("GRUB said {grub_error:?}")));
         }
     }
-    s.wait_for_shell(SHELL_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    s.wait_for_shell(SHELL_TIMEOUT).or_panic();
     eprintln!(
-        "{name}: GRUB menu {:.1} s, `{}` {:.1} s, prompt {:.1} s after QEMU started ({:?}); log {}",
+        "{name}: GRUB menu {:.1} s, `{}` {:.1} s, prompt {:.1} s after QEMU started ({}); log {}",
         menu.as_secs_f64(),
         contract::MARKER_STAGE2_READY,
         ready.as_secs_f64(),
         prompt.as_secs_f64(),
-        s.accel(),
+        s.accel().name(),
         s.log_path().display()
     );
     s
 }
 
-/// Runs `command`, waiting for `expect` in its output.
-fn run(s: &mut Session, command: &str, expect: &str) -> String {
-    s.run(command, expect, COMMAND_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e:?}"))
+/// Runs `command`, which must succeed; its output.
+fn run_ok(s: &mut Console, command: &str) -> String {
+    s.run_ok(command, COMMAND_TIMEOUT).or_panic()
 }
 
-/// `key=value` of `/run/k1os/boot` is shown (the `cat` also ends with a
-/// marker, so the whole file is there when this returns).
-fn boot_file(s: &mut Session) -> String {
-    run(
-        s,
-        &format!("cat {}; echo K1OS-END-$((1+1))", contract::RUN_BOOT_FILE),
-        "K1OS-END-2",
-    )
+/// `/run/k1os/boot`.
+fn boot_file(s: &mut Console) -> String {
+    run_ok(s, &format!("cat {}", contract::RUN_BOOT_FILE))
 }
 
-fn assert_has(text: &str, s: &Session, needle: &str) {
+#[track_caller]
+fn assert_has(text: &str, s: &Console, needle: &str) {
     if !text.contains(needle) {
         panic!("{}", s.failure(&format!("expected {needle:?} in:\n{text}")));
     }
@@ -181,11 +153,6 @@ fn assert_has(text: &str, s: &Session, needle: &str) {
 
 fn mode_line(mode: &str) -> String {
     format!("{}={mode}", contract::boot_file::MODE)
-}
-
-fn power_off(s: &mut Session) {
-    s.power_off(POWER_OFF_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e:?}"));
 }
 
 fn make_persist(path: &Path) {
@@ -196,18 +163,32 @@ fn make_persist(path: &Path) {
     assert!(run.ok, "host-tools make-persist failed:\n{}", run.output);
 }
 
+/// A PC booting the test ISO from `drive` (the ISO, marked as the boot drive).
+fn pc(firmware: Firmware, drive: fn(&Path) -> Drive) -> Machine {
+    Machine::firmware(firmware).drive(drive(test_iso()).boot())
+}
+
+fn cdrom(iso: &Path) -> Drive {
+    Drive::cdrom(iso)
+}
+
+/// The ISO written to a hard disk: writes go to a throwaway overlay.
+fn hard_disk(iso: &Path) -> Drive {
+    Drive::ide(iso).snapshot()
+}
+
+/// The ISO written to a USB stick: writes go to a throwaway overlay.
+fn usb_stick(iso: &Path) -> Drive {
+    Drive::usb(iso).snapshot()
+}
+
 // ---------------------------------------------------------------------------
 // Boots
 
 #[test]
 fn bios_cdrom_default_entry_boots_to_the_shell() {
-    let iso = test_iso();
-    let mut s = boot_to_shell(&IsoVm::new(&iso), "iso_bios_cdrom", None);
-    let cmdline = run(
-        &mut s,
-        "cat /proc/cmdline; echo K1OS-END-$((1+1))",
-        "K1OS-END-2",
-    );
+    let mut s = boot_to_shell(&pc(Firmware::Bios, cdrom), "iso_bios_cdrom", None);
+    let cmdline = run_ok(&mut s, "cat /proc/cmdline");
     assert_has(
         &cmdline,
         &s,
@@ -217,109 +198,77 @@ fn bios_cdrom_default_entry_boots_to_the_shell() {
     let boot = boot_file(&mut s);
     assert_has(&boot, &s, &mode_line("ram"));
     assert_has(&boot, &s, "media=/dev/sr0");
-    power_off(&mut s);
+    power_off(&mut s, POWER_OFF_TIMEOUT);
 }
 
 #[test]
 fn bios_hard_disk_boots_to_the_shell() {
-    let iso = test_iso();
-    let vm = IsoVm::new(&iso).attach(Attach::Disk);
-    let mut s = boot_to_shell(&vm, "iso_bios_disk", Some(0));
+    let vm = pc(Firmware::Bios, hard_disk);
+    let mut s = boot_to_shell(&vm, "iso_bios_disk", Some(TITLE_AUTO));
     let boot = boot_file(&mut s);
     assert_has(&boot, &s, &mode_line("ram"));
     // The ISO 9660 partition of the hybrid layout, preferred over the whole disk.
     assert_has(&boot, &s, "media=/dev/sda1");
-    power_off(&mut s);
+    power_off(&mut s, POWER_OFF_TIMEOUT);
 }
 
 #[test]
 fn uefi_cdrom_boots_to_the_shell() {
-    let iso = test_iso();
-    let vm = IsoVm::new(&iso).firmware(Firmware::Uefi);
-    let mut s = boot_to_shell(&vm, "iso_uefi_cdrom", Some(0));
-    let efi = run(
-        &mut s,
-        "ls -d /sys/firmware/efi && echo K1OS-EFI-$((2+2))",
-        "K1OS-EFI-4",
-    );
+    let vm = pc(Firmware::Uefi, cdrom);
+    let mut s = boot_to_shell(&vm, "iso_uefi_cdrom", Some(TITLE_AUTO));
+    let efi = run_ok(&mut s, "ls -d /sys/firmware/efi");
     assert_has(&efi, &s, "/sys/firmware/efi");
     let boot = boot_file(&mut s);
     assert_has(&boot, &s, "media=/dev/sr0");
-    power_off(&mut s);
+    power_off(&mut s, POWER_OFF_TIMEOUT);
 }
 
 #[test]
 fn uefi_usb_stick_boots_to_the_shell() {
-    let iso = test_iso();
-    let vm = IsoVm::new(&iso)
-        .firmware(Firmware::Uefi)
-        .attach(Attach::Usb);
-    let mut s = boot_to_shell(&vm, "iso_uefi_usb", Some(0));
+    let vm = pc(Firmware::Uefi, usb_stick);
+    let mut s = boot_to_shell(&vm, "iso_uefi_usb", Some(TITLE_AUTO));
     let boot = boot_file(&mut s);
     assert_has(&boot, &s, &mode_line("ram"));
     // The stick's ISO 9660 partition, even though USB makes the whole disk
     // appear before its partitions (stage 1 waits for them); never the ESP.
     assert_has(&boot, &s, "media=/dev/sda1");
-    power_off(&mut s);
+    power_off(&mut s, POWER_OFF_TIMEOUT);
 }
 
 #[test]
 fn persistence_through_the_iso() {
-    let iso = test_iso();
-    let dir = work_dir("persist");
-    let data = dir.join("persist.img");
+    let data = common::scratch("iso-persist").join("persist.img");
     make_persist(&data);
-    let vm = IsoVm::new(&iso).data(&data, Format::Raw);
+    let vm = pc(Firmware::Bios, cdrom).drive(Drive::virtio(&data));
 
-    let mut s = boot_to_shell(&vm, "iso_persist_1_write", Some(0));
+    let mut s = boot_to_shell(&vm, "iso_persist_1_write", Some(TITLE_AUTO));
     assert_has(&boot_file(&mut s), &s, &mode_line("persist"));
-    run(
-        &mut s,
-        &format!("echo {NOTE} > {NOTE_PATH} && sync && echo K1OS-WROTE-$((3+4))"),
-        "K1OS-WROTE-7",
-    );
-    power_off(&mut s);
+    run_ok(&mut s, &format!("echo {NOTE} > {NOTE_PATH} && sync"));
+    power_off(&mut s, POWER_OFF_TIMEOUT);
     drop(s);
 
-    let upper = NOTE_PATH.trim_start_matches('/');
-    let on_disk = testimg::read_upper_file(&data, upper).unwrap();
-    assert_eq!(
-        on_disk.as_deref().map(String::from_utf8_lossy).as_deref(),
-        Some(format!("{NOTE}\n").as_str()),
-        "/{}/{upper} in {}",
-        contract::DATA_UPPER_DIR,
-        data.display()
-    );
+    assert_upper_file(Data::Image(&data), NOTE_PATH, &format!("{NOTE}\n"));
 
-    let mut s = boot_to_shell(&vm, "iso_persist_2_read", Some(0));
+    let mut s = boot_to_shell(&vm, "iso_persist_2_read", Some(TITLE_AUTO));
     assert_has(&boot_file(&mut s), &s, &mode_line("persist"));
-    run(&mut s, &format!("cat {NOTE_PATH}"), NOTE);
-    power_off(&mut s);
+    let note = run_ok(&mut s, &format!("cat {NOTE_PATH}"));
+    assert_has(&note, &s, NOTE);
+    power_off(&mut s, POWER_OFF_TIMEOUT);
 }
 
 #[test]
 fn ram_mode_entry_leaves_the_data_image_untouched() {
-    let iso = test_iso();
-    let dir = work_dir("ram-entry");
-    let data = dir.join("persist.img");
+    let data = common::scratch("iso-ram-entry").join("persist.img");
     make_persist(&data);
     let before = host_tools::hash::sha256_file(&data).unwrap();
-    let vm = IsoVm::new(&iso).data(&data, Format::Raw);
+    let vm = pc(Firmware::Bios, cdrom).drive(Drive::virtio(&data));
 
-    let mut s = boot_to_shell(&vm, "iso_ram_entry", Some(1));
-    let cmdline = run(
-        &mut s,
-        "cat /proc/cmdline; echo K1OS-END-$((1+1))",
-        "K1OS-END-2",
-    );
+    let mut s = boot_to_shell(&vm, "iso_ram_entry", Some(TITLE_RAM));
+    let cmdline = run_ok(&mut s, "cat /proc/cmdline");
     assert_has(&cmdline, &s, "k1os.mode=ram");
     assert_has(&boot_file(&mut s), &s, &mode_line("ram"));
-    run(
-        &mut s,
-        &format!("echo {NOTE} > {NOTE_PATH} && sync && echo K1OS-WROTE-$((3+4))"),
-        "K1OS-WROTE-7",
-    );
-    power_off(&mut s);
+    run_ok(&mut s, &format!("echo {NOTE} > {NOTE_PATH} && sync"));
+    power_off(&mut s, POWER_OFF_TIMEOUT);
     drop(s);
 
     assert_eq!(
@@ -352,7 +301,7 @@ fn iso_layout_follows_the_contract() {
     let head = {
         use std::io::Read;
         let mut buf = vec![0u8; 64 * 1024];
-        std::fs::File::open(&iso)
+        std::fs::File::open(iso)
             .unwrap()
             .read_exact(&mut buf)
             .unwrap();
@@ -366,7 +315,7 @@ fn iso_layout_follows_the_contract() {
         "MBR boot signature (hybrid MBR)"
     );
 
-    let files = iso_files(&iso);
+    let files = iso_files(iso);
     let image = contract::DEFAULT_IMAGE;
     for path in [
         iso::KERNEL_PATH,
@@ -382,7 +331,7 @@ fn iso_layout_follows_the_contract() {
         );
     }
 
-    let gpt = Cmd::new("sgdisk").arg("-p").arg(&iso).read().unwrap();
+    let gpt = Cmd::new("sgdisk").arg("-p").arg(iso).read().unwrap();
     let esp = gpt
         .lines()
         .find(|l| l.trim_start().starts_with("2 "))
@@ -393,7 +342,7 @@ fn iso_layout_follows_the_contract() {
     let _ = std::fs::remove_file(&cfg);
     Cmd::new("xorriso")
         .args(["-osirrox", "on", "-indev"])
-        .arg(&iso)
+        .arg(iso)
         .args(["-extract", iso::GRUB_CFG_PATH])
         .arg(&cfg)
         .run()
@@ -406,7 +355,7 @@ fn iso_layout_follows_the_contract() {
 #[test]
 fn two_builds_are_identical_and_a_rebuild_does_nothing() {
     let first = test_iso();
-    let mtime = std::fs::metadata(&first).unwrap().modified().unwrap();
+    let mtime = std::fs::metadata(first).unwrap().modified().unwrap();
 
     let again = build_iso(first.parent().unwrap());
     // Each step prints `==> name`, then its outcome on the next line.
@@ -423,7 +372,7 @@ fn two_builds_are_identical_and_a_rebuild_does_nothing() {
         );
     }
     assert_eq!(
-        std::fs::metadata(&first).unwrap().modified().unwrap(),
+        std::fs::metadata(first).unwrap().modified().unwrap(),
         mtime,
         "the ISO was rewritten"
     );
@@ -436,7 +385,7 @@ fn two_builds_are_identical_and_a_rebuild_does_nothing() {
         other.path().display(),
         second.elapsed.as_secs_f64()
     );
-    let a = std::fs::read(&first).unwrap();
+    let a = std::fs::read(first).unwrap();
     let b = std::fs::read(iso::iso_path(other.path())).unwrap();
     assert_eq!(a.len(), b.len(), "sizes differ");
     if let Some(at) = a.iter().zip(&b).position(|(x, y)| x != y) {

@@ -1,8 +1,8 @@
 //! The machine a benchmark ran on: absolute times only compare on the same one.
 use serde_json::{Value, json};
 
-use crate::qemu::{Accel, QEMU};
 use crate::run::Cmd;
+use crate::vm::{Accel, QEMU};
 
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -48,10 +48,7 @@ impl Machine {
     }
 
     pub fn accel_name(&self) -> &'static str {
-        match self.accelerator {
-            Accel::Kvm => "KVM",
-            Accel::Tcg => "TCG",
-        }
+        self.accelerator.name()
     }
 
     /// One line for reports.

@@ -184,7 +184,7 @@ fn scenario_json(run: &ScenarioRun) -> Value {
                     .collect();
                 json!({
                     "round": i + 1,
-                    "ended": b.ended.name(),
+                    "ended": b.ended(),
                     "wall_s": (b.wall.as_secs_f64() * 100.0).round() / 100.0,
                     "markers_us": markers,
                     "missing": missing,
@@ -501,7 +501,7 @@ pub fn markdown(results: &Results) -> String {
          Stage 2 (`--root {}`): {}.\n",
         sizes::display_path(&results.outputs.kernel.path),
         results.kernel_profile,
-        crate::qemu::DEFAULT_MEMORY_MIB,
+        crate::vm::KERNEL_BOOT_MEMORY_MIB,
         o.root.name(),
         o.root.describe()
     );

@@ -1,12 +1,10 @@
 //! `./k1os qemu`: boots the ISO in QEMU, interactively, through the
 //! firmware and GRUB as a PC would.
-use anyhow::{Context, Result, bail};
-use std::path::{Path, PathBuf};
+use anyhow::{Result, bail};
+use std::path::PathBuf;
 
-use host_tools::iso::vm::{Attach, Firmware, IsoVm};
 use host_tools::persist::{self, ImageFormat};
-use host_tools::qemu::{ACCEL_ENV, Accel, Format};
-use host_tools::run::Cmd;
+use host_tools::vm::{self, AccelChoice, Display, Drive, Firmware, Format, Machine, Purpose};
 use host_tools::{iso, paths, ui};
 
 /// Boot the ISO in QEMU with the serial console on this terminal
@@ -88,29 +86,9 @@ pub fn parse_memory(text: &str) -> Result<u32, String> {
     Ok(mib)
 }
 
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum AccelChoice {
-    Auto,
-    Kvm,
-    Tcg,
-}
-
-/// `--accel`, else `$K1OS_ACCEL` (an error names the variable), else auto.
-fn accel_choice(flag: Option<AccelChoice>) -> Result<AccelChoice> {
-    use clap::ValueEnum;
-    if let Some(choice) = flag {
-        return Ok(choice);
-    }
-    let Some(value) = paths::env_var(ACCEL_ENV) else {
-        return Ok(AccelChoice::Auto);
-    };
-    let value = value.to_string_lossy();
-    AccelChoice::from_str(value.trim(), true)
-        .map_err(|_| anyhow::anyhow!("{ACCEL_ENV}={value}: expected auto, kvm or tcg"))
-}
-
 pub fn exec(args: Args) -> Result<()> {
-    let accel_choice = accel_choice(args.accel)?;
+    // A bad K1OS_ACCEL is reported before anything else.
+    let accel = AccelChoice::resolve(args.accel, Purpose::Interactive)?;
     let iso_path = args
         .iso
         .unwrap_or_else(|| iso::iso_path(&paths::build_dir()));
@@ -120,21 +98,28 @@ pub fn exec(args: Args) -> Result<()> {
             iso_path.display()
         );
     }
-    let mut vm = IsoVm::new(&iso_path)
-        .firmware(if args.uefi {
-            Firmware::Uefi
-        } else {
-            Firmware::Bios
-        })
-        .attach(if args.usb {
-            Attach::Usb
-        } else if args.disk {
-            Attach::Disk
-        } else {
-            Attach::Cdrom
-        })
+    let (drive, attached) = if args.usb {
+        (Drive::usb(&iso_path).snapshot(), "USB stick")
+    } else if args.disk {
+        (Drive::ide(&iso_path).snapshot(), "hard disk")
+    } else {
+        (Drive::cdrom(&iso_path), "CD-ROM")
+    };
+    let firmware = if args.uefi {
+        Firmware::Uefi
+    } else {
+        Firmware::Bios
+    };
+    let mut machine = Machine::firmware(firmware)
+        .drive(drive.boot())
         .memory_mib(args.memory.unwrap_or(DEFAULT_MEMORY_MIB))
-        .gui(args.gui);
+        .display(if args.gui {
+            Display::Window
+        } else {
+            Display::None
+        })
+        .accel(accel);
+    let mut data_disk = String::new();
     if let Some(image) = args.persist {
         let image = match image {
             Some(image) if !image.exists() => bail!(
@@ -145,29 +130,23 @@ pub fn exec(args: Args) -> Result<()> {
             Some(image) => image,
             None => default_data_image()?,
         };
-        let format = image_format(&image)?;
-        vm = vm.data(image, format);
+        data_disk = format!(", data disk {}", image.display());
+        let format = Format::detect(&image)?;
+        machine = machine.drive(Drive::virtio(image).format(format));
     }
-    let accel = match accel_choice {
-        AccelChoice::Kvm => Accel::Kvm,
-        AccelChoice::Tcg => Accel::Tcg,
-        AccelChoice::Auto => probe_kvm(&iso_path)?,
-    };
+    // Chosen (KVM probed, for auto) before the banner, which names it.
+    let accel = vm::accel::for_machine(&machine, Purpose::Interactive)?;
+    let machine = machine.accel(accel);
     let log = paths::build_dir().join("qemu-serial.log");
     ui::step(&format!(
-        "booting {} ({}, {}, {}{}); serial console copied to {}; Ctrl-A X quits",
+        "booting {} ({}, {attached}, {}{data_disk}); serial console copied to {}; Ctrl-A X quits",
         iso_path.display(),
-        format!("{:?}", vm.firmware).to_lowercase(),
-        format!("{:?}", vm.attach).to_lowercase(),
-        format!("{accel:?}").to_lowercase(),
-        match &vm.data {
-            Some((p, _)) => format!(", data disk {}", p.display()),
-            None => String::new(),
-        },
+        if args.uefi { "UEFI" } else { "BIOS" },
+        accel.name(),
         log.display()
     ));
-    let entry = if args.ram_mode { 1 } else { 0 };
-    vm.run_interactive(accel, &log, entry)
+    let entry = args.ram_mode.then_some(iso::TITLE_RAM);
+    machine.run_interactive(&log, entry)
 }
 
 /// `--persist` without a path: `build/persist.img`, else `build/persist.qcow2`
@@ -194,57 +173,6 @@ fn default_data_image() -> Result<PathBuf> {
         yes: false,
     })?;
     Ok(raw)
-}
-
-/// KVM when it boots the ISO's own kernel here, else TCG.
-fn probe_kvm(iso_path: &Path) -> Result<Accel> {
-    if std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_err()
-    {
-        ui::step("no usable /dev/kvm: using TCG (slower)");
-        return Ok(Accel::Tcg);
-    }
-    ui::step("checking that KVM boots a kernel here (up to 10 s; --accel kvm|tcg skips this)");
-    let kernel = std::env::temp_dir().join(format!("k1os-qemu-vmlinuz-{}", std::process::id()));
-    let _ = std::fs::remove_file(&kernel);
-    Cmd::new("xorriso")
-        .args(["-osirrox", "on", "-indev"])
-        .arg(iso_path)
-        .args(["-extract", iso::KERNEL_PATH])
-        .arg(&kernel)
-        .run()
-        .with_context(|| {
-            format!(
-                "extracting {} from {}",
-                iso::KERNEL_PATH,
-                iso_path.display()
-            )
-        })?;
-    let works = Accel::kvm_boots(&kernel);
-    let _ = std::fs::remove_file(&kernel);
-    if works {
-        Ok(Accel::Kvm)
-    } else {
-        ui::step("KVM does not boot a kernel here: using TCG (slower)");
-        Ok(Accel::Tcg)
-    }
-}
-
-/// qcow2 by its magic, raw otherwise.
-fn image_format(path: &Path) -> Result<Format> {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let n = file.read(&mut magic)?;
-    Ok(if n == 4 && magic == *b"QFI\xfb" {
-        Format::Qcow2
-    } else {
-        Format::Raw
-    })
 }
 
 #[cfg(test)]
