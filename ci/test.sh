@@ -15,6 +15,17 @@ host_tools doctor --install
 echo "==> formatting"
 cargo fmt --all -- --check
 
+echo "==> external programs run only through host-tools/src/run.rs"
+# run.rs names a missing program's package and a failing one's command line,
+# status and output tail; nothing else in host-tools/src may use duct or
+# std::process::Command. Tests are not checked (host-tools/tests/ and
+# init-nostd's probe tests run programs directly).
+if grep -rnE 'duct::|process::Command|process::\{[^}]*Command' host-tools/src --include='*.rs' |
+    grep -v '^host-tools/src/run\.rs:'; then
+    echo "error: the lines above run programs outside host-tools/src/run.rs: use run::Cmd" >&2
+    exit 1
+fi
+
 echo "==> dependency licences and duplicates (deny.toml, deny-stage1.toml)"
 cargo deny --locked check licenses bans
 cargo deny --locked --manifest-path init-nostd/Cargo.toml --config deny-stage1.toml check bans
