@@ -46,6 +46,8 @@ pub const PROGRAMS: &[(&str, &str, Purpose)] = &[
     ("flex", "flex", Purpose::Build),
     ("bison", "bison", Purpose::Build),
     ("xz", "xz-utils", Purpose::Build),
+    ("tar", "tar", Purpose::Build),
+    ("patch", "patch", Purpose::Build),
     // SOURCE_DATE_EPOCH from the last commit; package sources
     ("git", "git", Purpose::Build),
     ("apt-get", "apt", Purpose::Build),
@@ -61,6 +63,9 @@ pub const PROGRAMS: &[(&str, &str, Purpose)] = &[
     ("mcopy", "mtools", Purpose::Build),
     ("mmd", "mtools", Purpose::Build),
     ("mkfs.ext4", "e2fsprogs", Purpose::Build),
+    // make-persist on a block device
+    ("wipefs", "util-linux", Purpose::Build),
+    ("lsblk", "util-linux", Purpose::Build),
     // boots, test images and their oracles
     ("qemu-system-x86_64", "qemu-system-x86", Purpose::Test),
     ("qemu-img", "qemu-utils", Purpose::Test),
@@ -69,6 +74,11 @@ pub const PROGRAMS: &[(&str, &str, Purpose)] = &[
     ("dumpe2fs", "e2fsprogs", Purpose::Test),
     ("busybox", "busybox-static", Purpose::Test),
     ("sgdisk", "gdisk", Purpose::Test),
+    // init-nostd's probe tests make real images and ask blkid
+    ("mkfs.vfat", "dosfstools", Purpose::Test),
+    ("sfdisk", "fdisk", Purpose::Test),
+    ("blkid", "util-linux", Purpose::Test),
+    ("losetup", "mount", Purpose::Test),
 ];
 
 /// Files (not programs) the build needs, with their Debian package. The kernel

@@ -60,6 +60,8 @@ fn the_build_purpose_needs_no_test_tools() {
         "ovmf",
         "gdisk",
         "busybox-static",
+        "dosfstools",
+        "fdisk",
     ] {
         assert!(!build.contains(&test_only), "{test_only} in the build set");
         assert!(packages_for(Purpose::Test).contains(&test_only));
