@@ -4,7 +4,7 @@
 //! texts of those crates.
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::packages::Package;
@@ -50,96 +50,82 @@ pub struct Crate {
     pub dir: PathBuf,
 }
 
-/// The crates linked into the workspace package `root` for the x86_64 Linux
-/// target: normal dependencies, transitively. Build-only crates (build
-/// scripts, proc-macros) and dev-dependencies put no code into the binary and
-/// are left out. The root itself is K1OS's own code.
+/// The target the shipped binaries are built for.
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// The crates linked into the workspace package `root` built for [`TARGET`]:
+/// `cargo tree -p root`'s normal dependencies, transitively, with the
+/// features a build of `root` turns on. Proc-macros (they run in the
+/// compiler) and build-only or dev-dependencies put no code into the binary
+/// and are left out; so is the workspace's own code. Each crate's directory,
+/// for its licence files, comes from `cargo metadata`.
+///
+/// Not `cargo metadata`'s dependency graph: it merges the features of the
+/// whole workspace, and listed `errno` and `libc`, which stage 1 never
+/// compiles (rustix takes them only with features other packages enable).
 pub fn shipped_crates(root: &str) -> Result<Vec<Crate>> {
-    let text = Cmd::new("cargo")
-        .args(["metadata", "--format-version", "1", "--locked"])
-        .args(["--filter-platform", "x86_64-unknown-linux-gnu"])
+    let manifest = paths::repo_root().join("Cargo.toml");
+    let tree = Cmd::new("cargo")
+        .args(["tree", "--locked", "-p", root, "--target", TARGET])
+        .args(["-e", "normal,no-proc-macro", "--prefix", "none"])
+        .args(["--format", "{p}|{l}"])
         .arg("--manifest-path")
-        .arg(paths::repo_root().join("Cargo.toml"))
+        .arg(&manifest)
         .read()?;
-    crates_from_metadata(&text, root)
+    let metadata = Cmd::new("cargo")
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .read()?;
+    crates_from_tree(&tree, &metadata)
 }
 
-/// The pure half of [`shipped_crates`]: walks `cargo metadata` output.
-pub fn crates_from_metadata(metadata: &str, root: &str) -> Result<Vec<Crate>> {
+/// The pure half of [`shipped_crates`]: `cargo tree --format "{p}|{l}"`
+/// lines (`rustix v1.1.6|MIT OR Apache-2.0`, ` (*)` after a repeated one,
+/// `name v0.1.0 (/path)|…` for a crate of the workspace), with each crate's
+/// directory from `cargo metadata` output.
+pub fn crates_from_tree(tree: &str, metadata: &str) -> Result<Vec<Crate>> {
     let meta: Value = serde_json::from_str(metadata).context("parsing `cargo metadata` output")?;
-    let packages: BTreeMap<&str, &Value> = meta["packages"]
+    let packages = meta["packages"]
         .as_array()
-        .context("`cargo metadata`: no packages")?
-        .iter()
-        .filter_map(|p| Some((p["id"].as_str()?, p)))
-        .collect();
-    let nodes: BTreeMap<&str, &Value> = meta["resolve"]["nodes"]
-        .as_array()
-        .context("`cargo metadata`: no resolve graph")?
-        .iter()
-        .filter_map(|n| Some((n["id"].as_str()?, n)))
-        .collect();
-    let Some(root_id) = packages
-        .iter()
-        .find(|(_, p)| p["name"] == root && p["source"].is_null())
-        .map(|(id, _)| *id)
-    else {
-        bail!("`cargo metadata`: no workspace package `{root}`");
-    };
-
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![root_id];
-    while let Some(id) = todo.pop() {
-        if !seen.insert(id) {
-            continue;
-        }
-        let Some(node) = nodes.get(id) else { continue };
-        for dep in node["deps"].as_array().into_iter().flatten() {
-            let linked = dep["dep_kinds"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|k| k["kind"].is_null());
-            let Some(dep_id) = dep["pkg"].as_str() else {
-                continue;
-            };
-            let is_proc_macro = packages.get(dep_id).is_some_and(|p| {
-                p["targets"].as_array().into_iter().flatten().any(|t| {
-                    t["kind"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|k| k == "proc-macro")
-                })
-            });
-            if linked && !is_proc_macro {
-                todo.push(dep_id);
-            }
-        }
-    }
-    let mut crates = Vec::new();
-    for id in seen {
-        let p = packages[id];
-        if p["source"].is_null() {
+        .context("`cargo metadata`: no packages")?;
+    let mut crates = BTreeSet::new();
+    for line in tree.lines() {
+        let line = line.trim_end_matches(" (*)");
+        let Some((package, license)) = line.split_once('|') else {
+            bail!("`cargo tree`: unexpected line `{line}`");
+        };
+        let words: Vec<&str> = package.split_whitespace().collect();
+        let (Some(name), Some(version)) = (
+            words.first(),
+            words.get(1).and_then(|v| v.strip_prefix('v')),
+        ) else {
+            bail!("`cargo tree`: unexpected line `{line}`");
+        };
+        if words.get(2).is_some_and(|w| w.starts_with("(/")) {
             continue; // our own workspace crates
         }
-        let name = p["name"].as_str().unwrap_or_default().to_string();
-        let license = match p["license"].as_str() {
-            Some(l) => l.to_string(),
-            None => {
-                bail!("crate {name} declares no licence (field `license`): K1OS cannot ship it")
-            }
+        if license.trim().is_empty() {
+            bail!("crate {name} declares no licence (field `license`): K1OS cannot ship it");
+        }
+        let Some(manifest) = packages
+            .iter()
+            .find(|p| p["name"] == *name && p["version"] == version && !p["source"].is_null())
+            .and_then(|p| p["manifest_path"].as_str())
+        else {
+            bail!("`cargo metadata` does not know the crate {name} {version}");
         };
-        let manifest = PathBuf::from(p["manifest_path"].as_str().unwrap_or_default());
-        crates.push(Crate {
-            name,
-            version: p["version"].as_str().unwrap_or_default().to_string(),
-            license,
-            dir: manifest.parent().map(Path::to_path_buf).unwrap_or_default(),
+        crates.insert(Crate {
+            name: name.to_string(),
+            version: version.to_string(),
+            license: license.to_string(),
+            dir: Path::new(manifest)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
         });
     }
-    crates.sort();
-    Ok(crates)
+    Ok(crates.into_iter().collect())
 }
 
 /// The text of `THIRD-PARTY-NOTICES`. `kernel` is the pinned Linux source the
@@ -281,8 +267,17 @@ mod tests {
                 "{expected} missing from {names:?}"
             );
         }
-        // A proc-macro, a dev-dependency and host-tools' own dependencies put no code in /init.
-        for absent in ["ufmt-macros", "tempfile", "clap", "init-nostd"] {
+        // A proc-macro, a dev-dependency and host-tools' own dependencies put
+        // no code in /init; nor do rustix's optional errno and libc, which
+        // only the workspace's merged features turn on.
+        for absent in [
+            "ufmt-macros",
+            "tempfile",
+            "clap",
+            "init-nostd",
+            "errno",
+            "libc",
+        ] {
             assert!(
                 !names.contains(&absent),
                 "{absent} should not be listed: {names:?}"
