@@ -167,7 +167,7 @@ fn make_image(opts: &Options) -> Result<()> {
         ui::human_size(size),
         opts.format.name()
     ));
-    let raw = sibling(target, "raw.partial");
+    let raw = hidden_sibling(target, "raw.partial");
     let result = (|| -> Result<()> {
         let _ = fs::remove_file(&raw);
         // The file is made under a hidden name: a failure names the directory.
@@ -182,7 +182,7 @@ fn make_image(opts: &Options) -> Result<()> {
             .with_context(|| format!("sizing {}", raw.display()))?;
         drop(file);
         mkfs(&raw)?;
-        let partial = sibling(target, "partial");
+        let partial = hidden_sibling(target, "partial");
         match opts.format {
             ImageFormat::Raw => fs::rename(&raw, &partial)?,
             ImageFormat::Qcow2 => {
@@ -199,7 +199,7 @@ fn make_image(opts: &Options) -> Result<()> {
     })();
     if result.is_err() {
         let _ = fs::remove_file(&raw);
-        let _ = fs::remove_file(sibling(target, "partial"));
+        let _ = fs::remove_file(hidden_sibling(target, "partial"));
     }
     result?;
     let used = fs::metadata(target).map(|m| m.blocks() * 512).unwrap_or(0);
@@ -472,8 +472,9 @@ pub fn parse_mountinfo(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `dir/name.ext` → `dir/.name.ext.<suffix>`.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+/// `dir/name.ext` → `dir/.name.ext.<suffix>`: a hidden temporary beside the
+/// target, renamed onto it when complete.
+fn hidden_sibling(path: &Path, suffix: &str) -> PathBuf {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     path.with_file_name(format!(".{name}.{suffix}"))
 }
