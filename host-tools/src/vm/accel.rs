@@ -165,7 +165,8 @@ fn choose(choice: AccelChoice, machine: &Machine) -> Result<Accel> {
                 Accel::Tcg
             } else {
                 let step = ui::Step::start(format!(
-                    "checking that KVM boots a kernel here (up to {} s; {ACCEL_ENV}=kvm|tcg skips this)",
+                    "checking that KVM boots a kernel here (up to {} s; kvm or tcg in \
+                     {ACCEL_ENV} or --accel skips this)",
                     KVM_PROBE_TIMEOUT.as_secs()
                 ));
                 let kernel = ProbeKernel::of(machine)?;
@@ -195,7 +196,7 @@ fn kvm_device_opens() -> bool {
 /// ends QEMU) and the console must show the kernel's banner (`Linux
 /// version`) within [`KVM_PROBE_TIMEOUT`]. False as well when `/dev/kvm`
 /// cannot be opened or QEMU fails. The caller holds [`vm_lock`].
-pub fn kvm_boots(kernel: &Path) -> bool {
+fn kvm_boots(kernel: &Path) -> bool {
     if !kvm_device_opens() {
         return false;
     }

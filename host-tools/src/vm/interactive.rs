@@ -16,7 +16,8 @@ use super::{Machine, Purpose, QEMU, accel};
 use crate::run::Cmd;
 
 pub(super) fn run(machine: &Machine, log: &Path, entry: Option<&str>) -> Result<()> {
-    let index = match entry {
+    // Down presses from the default entry, and the title drawn last.
+    let (down, last) = match entry {
         Some(title) => menu_position(title)?,
         None => (0, ""),
     };
@@ -26,7 +27,7 @@ pub(super) fn run(machine: &Machine, log: &Path, entry: Option<&str>) -> Result<
     }
     let _ = std::fs::remove_file(log);
     let (_lock, accel) = accel::lock_and_choose(machine, Purpose::Interactive)?;
-    let monitor = (index.0 > 0)
+    let monitor = (down > 0)
         .then(|| std::env::temp_dir().join(format!("k1os-monitor-{}.sock", std::process::id())));
     let serial = Serial::Terminal {
         log,
@@ -37,7 +38,6 @@ pub(super) fn run(machine: &Machine, log: &Path, entry: Option<&str>) -> Result<
     let chooser = monitor.clone().map(|monitor| {
         let stop = Arc::clone(&stop);
         let log = log.to_path_buf();
-        let (down, last) = index;
         std::thread::spawn(move || choose_with_sendkey(&log, &monitor, last, down, &stop))
     });
     let result = cmd.run_interactive();

@@ -8,7 +8,7 @@
 //!   only place that turns it into QEMU's arguments.
 //! - [`accel`]: the accelerator (`K1OS_ACCEL`, parsed once; what unset means
 //!   for tests and for a person) and the lock that runs one VM at a time.
-//! - [`Running`] (`process.rs`): QEMU in the background (a [`crate::run::Child`]):
+//! - `Running` (`process.rs`): QEMU in the background (a [`crate::run::Child`]):
 //!   spawn, poll, kill, timeouts, and the error when it exits too early.
 //! - [`Console`] (`console.rs`): a running VM's serial console on a Unix
 //!   socket, driven like a user at a terminal: [`Console::wait_for`],
@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::paths;
+use process::Running;
 
 pub mod accel;
 mod args;
@@ -37,11 +38,10 @@ mod log;
 mod process;
 
 pub use accel::{ACCEL_ENV, Accel, AccelChoice, Purpose};
-pub use console::{CommandOutput, Console, Transcript};
+pub use console::{CommandOutput, Console};
 pub use log::{
     BootLog, FAILURE_TAIL_LINES, KERNEL_PANIC, KERNEL_POWER_DOWN, KERNEL_RESTART, Outcome,
 };
-pub use process::Running;
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -434,7 +434,7 @@ impl Machine {
 }
 
 /// `build/test-logs/<name>.log`.
-pub fn test_log_path(name: &str) -> PathBuf {
+fn test_log_path(name: &str) -> PathBuf {
     paths::build_dir()
         .join("test-logs")
         .join(format!("{name}.log"))
