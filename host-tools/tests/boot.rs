@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use common::{Data, UnderTest, assert_mode, assert_upper_file, boot_value, exec_marker};
 use host_tools::testimg;
-use host_tools::vm::{BootLog, Drive, KERNEL_PANIC, Machine};
+use host_tools::vm::{BootLog, Drive, Format, KERNEL_PANIC, Machine};
 use k1os_contract::cmdline::Mode;
 use k1os_contract::contract;
 
@@ -189,4 +189,20 @@ fn data_partition_in_a_gpt_disk() {
         testimg::PERSISTED_FILE,
         &persisted(),
     );
+}
+
+#[test]
+fn qemu_that_fails_to_start_is_an_error_with_its_stderr() {
+    let t = UnderTest::boot_files();
+    let raw = common::scratch("bogus-drive").join("raw.img");
+    std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+    let err = Machine::kernel(t.kernel)
+        .initrd(t.initrd)
+        .drive(Drive::virtio(&raw).format(Format::Qcow2))
+        .run("boot_bogus_drive", BOOT_TIMEOUT)
+        .expect_err("QEMU cannot open a raw file as qcow2");
+    let msg = format!("{err:#}");
+    for part in ["boot_bogus_drive: `qemu-system-x86_64 ", "before", "qcow2"] {
+        assert!(msg.contains(part), "{part:?} not in: {msg}");
+    }
 }

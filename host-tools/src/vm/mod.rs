@@ -17,7 +17,7 @@
 //! - [`BootLog`] and [`Outcome`] (`log.rs`): a finished run's console and how
 //!   it ended, and the one failure-message format.
 //!
-//! Three ways to run: [`Machine::start`] (a [`Console`]), [`Machine::run`]
+//! Four ways to run: [`Machine::start`] (a [`Console`]), [`Machine::run`]
 //! (until QEMU exits: a [`BootLog`]), [`Machine::run_until`] (until a line
 //! appears, then stop: the bench), and [`Machine::run_interactive`] (the
 //! console on the terminal). Headless VMs are `-nodefaults` with no display

@@ -94,7 +94,7 @@ impl Running {
             self.ended = Some((
                 Outcome::Exited(out.code),
                 self.started.elapsed(),
-                out.stderr,
+                without_socket_notice(&out.stderr),
             ));
         }
         Ok(self.outcome())
@@ -120,7 +120,8 @@ impl Running {
     pub fn kill(&mut self, outcome: Outcome) -> Result<()> {
         if self.poll()?.is_none() {
             let out = self.child.kill()?;
-            self.ended = Some((outcome, self.started.elapsed(), out.stderr));
+            let stderr = without_socket_notice(&out.stderr);
+            self.ended = Some((outcome, self.started.elapsed(), stderr));
         }
         Ok(())
     }
@@ -140,6 +141,16 @@ impl Running {
             run::tail_block(self.stderr(), run::TAIL_LINES)
         )
     }
+}
+
+/// QEMU's stderr without the notice it prints when it waits for the console
+/// socket's connection (every run has it; it says nothing).
+fn without_socket_notice(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|l| !l.contains("info: QEMU waiting for connection on"))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 impl Drop for Running {
