@@ -19,10 +19,16 @@ pub struct Running {
     started: Instant,
     accel: Accel,
     log_path: PathBuf,
-    /// How it ended, when, and QEMU's stderr.
-    ended: Option<(Outcome, Duration, String)>,
+    ended: Option<Ended>,
     /// [`super::accel::vm_lock`], held while QEMU runs (`None`: the caller holds it).
     _lock: Option<MutexGuard<'static, ()>>,
+}
+
+/// How and when QEMU ended, and what it said.
+struct Ended {
+    outcome: Outcome,
+    after: Duration,
+    output: run::Output,
 }
 
 impl Running {
@@ -71,19 +77,19 @@ impl Running {
     /// Since QEMU started (until it ended, once it has).
     pub fn elapsed(&self) -> Duration {
         match &self.ended {
-            Some((_, at, _)) => *at,
+            Some(ended) => ended.after,
             None => self.started.elapsed(),
         }
     }
 
     /// How it ended, if it has.
     pub fn outcome(&self) -> Option<Outcome> {
-        self.ended.as_ref().map(|(o, _, _)| *o)
+        self.ended.as_ref().map(|e| e.outcome)
     }
 
     /// QEMU's stderr (known once it has ended).
     pub fn stderr(&self) -> &str {
-        self.ended.as_ref().map_or("", |(_, _, s)| s)
+        self.ended.as_ref().map_or("", |e| &e.output.stderr)
     }
 
     /// How it ended, if it has; never blocks.
@@ -91,11 +97,7 @@ impl Running {
         if self.ended.is_none()
             && let Some(out) = self.child.try_wait()?
         {
-            self.ended = Some((
-                Outcome::Exited(out.code),
-                self.started.elapsed(),
-                without_socket_notice(&out.stderr),
-            ));
+            self.end(Outcome::Exited(out.code), out);
         }
         Ok(self.outcome())
     }
@@ -120,10 +122,26 @@ impl Running {
     pub fn kill(&mut self, outcome: Outcome) -> Result<()> {
         if self.poll()?.is_none() {
             let out = self.child.kill()?;
-            let stderr = without_socket_notice(&out.stderr);
-            self.ended = Some((outcome, self.started.elapsed(), stderr));
+            self.end(outcome, out);
         }
         Ok(())
+    }
+
+    /// Records how QEMU ended. Its stderr loses the notice QEMU prints while
+    /// it waits for the console socket's connection (every run has it; it
+    /// says nothing).
+    fn end(&mut self, outcome: Outcome, mut output: run::Output) {
+        output.stderr = output
+            .stderr
+            .lines()
+            .filter(|l| !l.contains("info: QEMU waiting for connection on"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        self.ended = Some(Ended {
+            outcome,
+            after: self.started.elapsed(),
+            output,
+        });
     }
 
     /// The error for QEMU that ended (or was killed) before `what`: its
@@ -138,19 +156,11 @@ impl Running {
             "{}: `{}` {ended} before {what}{}",
             self.name,
             self.child.display(),
-            run::tail_block(self.stderr(), run::TAIL_LINES)
+            self.ended
+                .as_ref()
+                .map_or(String::new(), |e| e.output.stderr_tail(run::TAIL_LINES))
         )
     }
-}
-
-/// QEMU's stderr without the notice it prints when it waits for the console
-/// socket's connection (every run has it; it says nothing).
-fn without_socket_notice(stderr: &str) -> String {
-    stderr
-        .lines()
-        .filter(|l| !l.contains("info: QEMU waiting for connection on"))
-        .map(|l| format!("{l}\n"))
-        .collect()
 }
 
 impl Drop for Running {
