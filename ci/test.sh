@@ -26,6 +26,15 @@ if grep -rnE 'duct::|process::Command|process::\{[^}]*Command' host-tools/src --
     exit 1
 fi
 
+echo "==> clippy (warnings are errors)"
+# Three runs, not one `--workspace --all-targets`: built in one cargo run with
+# host-tools, the stage-1 binary would get rustix's `std` feature (cargo
+# unifies features across the packages it builds together) and two panic
+# handlers. The library half is checked with its tests, the binaries alone.
+cargo clippy --locked --workspace --all-targets --exclude init-nostd -- -D warnings
+cargo clippy --locked -p init-nostd --lib --tests -- -D warnings
+cargo clippy --locked -p init-nostd -p bench-floor --bins -- -D warnings
+
 echo "==> dependency licences and duplicates (deny.toml, deny-stage1.toml)"
 cargo deny --locked check licenses bans
 cargo deny --locked --manifest-path init-nostd/Cargo.toml --config deny-stage1.toml check bans
