@@ -8,7 +8,7 @@
 use anyhow::{Context, Result, bail};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::MutexGuard;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -118,11 +118,11 @@ enum Waited {
     TimedOut,
 }
 
-/// A running VM and its serial console. Dropping it kills QEMU.
+/// A running VM and its serial console. Dropping it kills QEMU (and
+/// releases the VM lock).
 pub struct Console {
     vm: Running,
     stream: UnixStream,
-    socket: PathBuf,
     log: std::fs::File,
     transcript: Transcript,
     /// The console closed (QEMU ended).
@@ -158,32 +158,16 @@ impl Console {
             lock,
             &Serial::Socket(&socket),
         )?;
-        let deadline = Instant::now() + CONNECT_TIMEOUT;
-        let stream = loop {
-            match UnixStream::connect(&socket) {
-                Ok(s) => break s,
-                Err(err) => {
-                    if vm.poll()?.is_some() {
-                        return Err(vm.early_exit("its console could be connected"));
-                    }
-                    if Instant::now() > deadline {
-                        vm.kill(Outcome::TimedOut)?;
-                        return Err(vm.early_exit(&format!(
-                            "it created its console socket {} within {CONNECT_TIMEOUT:?} ({err})",
-                            socket.display()
-                        )));
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        };
+        let stream = connect(&mut vm, &socket);
+        // Connected (or failed): the path is no longer needed.
+        let _ = std::fs::remove_file(&socket);
+        let stream = stream?;
         stream.set_read_timeout(Some(READ_TIMEOUT))?;
         let log = std::fs::File::create(log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         Ok(Console {
             vm,
             stream,
-            socket,
             log,
             transcript: Transcript::default(),
             closed: false,
@@ -450,10 +434,27 @@ impl Console {
     }
 }
 
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.vm.kill(Outcome::Stopped);
-        let _ = std::fs::remove_file(&self.socket);
+/// Connects to the console socket `vm`'s QEMU creates; fails when QEMU
+/// exits first or takes longer than [`CONNECT_TIMEOUT`].
+fn connect(vm: &mut Running, socket: &Path) -> Result<UnixStream> {
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        match UnixStream::connect(socket) {
+            Ok(stream) => return Ok(stream),
+            Err(err) => {
+                if vm.poll()?.is_some() {
+                    return Err(vm.early_exit("its console could be connected"));
+                }
+                if Instant::now() > deadline {
+                    vm.kill(Outcome::TimedOut)?;
+                    return Err(vm.early_exit(&format!(
+                        "it created its console socket {} within {CONNECT_TIMEOUT:?} ({err})",
+                        socket.display()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 }
 
