@@ -149,12 +149,12 @@ pub fn source_date_epoch() -> Result<u32> {
 
 /// The target stage 1 is built for. Named explicitly so that [`STAGE1_RUSTFLAGS`]
 /// reach only the target's crates, never build scripts or proc-macros.
-const STAGE1_TARGET: &str = "x86_64-unknown-linux-gnu";
+pub const STAGE1_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// Code generation flags for stage 1, separated by 0x1f (`CARGO_ENCODED_RUSTFLAGS`,
 /// which overrides `RUSTFLAGS` and config-file flags, so the build never
 /// depends on the caller's environment). `relocation-model=static`: stage 1 is
 /// a static non-PIE executable, and absolute addressing makes shorter code
-/// (about 500 bytes of its 16 KiB budget). `inline-threshold=25`: opt-level
+/// (about 500 bytes, against a 16 KiB goal). `inline-threshold=25`: opt-level
 /// "z" inlines almost nothing (threshold 5), which leaves rustix's small
 /// syscall wrappers as functions with their call overhead; 25 measured about
 /// 800 bytes smaller (10, 50 and above were larger).
