@@ -296,8 +296,9 @@ pub fn missing(purpose: Purpose) -> Result<Vec<Lack>> {
     Ok(lacks)
 }
 
-/// The installed version of a Debian package, if it is installed.
-fn installed_version(package: &str) -> Option<String> {
+/// The installed version of a Debian package, if it is installed and
+/// configured (`dpkg-query` says `ii`); `None` on a host without dpkg.
+pub fn installed_version(package: &str) -> Option<String> {
     run::which("dpkg-query")?;
     let out = Cmd::new("dpkg-query")
         .args(["-W", "-f", "${db:Status-Abbrev} ${Version}", package])

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::{makefile_version, pin_path};
 use crate::flat_toml::{self, Value};
-use crate::hash::sha256_file;
+use crate::hash::{is_sha256, sha256_file};
 use crate::run::{self, Cmd};
 
 /// Where Debian 12's `linux-source-6.1` installs its tarball: what `kernel
@@ -124,10 +124,6 @@ impl Pin {
             file: pin_path(),
         })
     }
-}
-
-fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 // ---------------------------------------------------------------------------
@@ -269,8 +265,8 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// The installed Debian package that owns `path` (`dpkg -S`) and its version
-/// (`dpkg-query -W`); `None` on a host without dpkg or for a file no package
-/// installed.
+/// (`doctor::installed_version`); `None` on a host without dpkg, for a file no
+/// package installed, or when that package is not fully installed.
 fn debian_owner(path: &Path) -> Result<Option<(String, String)>> {
     if run::which("dpkg").is_none() {
         return Ok(None);
@@ -282,10 +278,7 @@ fn debian_owner(path: &Path) -> Result<Option<(String, String)>> {
     let Some(package) = dpkg_search_package(&out.stdout, path) else {
         return Ok(None);
     };
-    let version = Cmd::new("dpkg-query")
-        .args(["-W", "-f", "${Version}", &package])
-        .read()?;
-    Ok(Some((package, version.trim().to_string())))
+    Ok(crate::doctor::installed_version(&package).map(|version| (package, version)))
 }
 
 /// The package of `dpkg -S`'s line for exactly `path` (`pkg[:arch][, other]:

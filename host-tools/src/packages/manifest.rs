@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::SCRIPT;
 use crate::flat_toml::{self, Table};
+use crate::hash::is_sha256;
 
 /// One package, as its `package.toml` describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,10 +213,6 @@ fn valid_name(name: &str) -> bool {
             .bytes()
             .next()
             .is_some_and(|b| b.is_ascii_alphanumeric())
-}
-
-fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Checks the syntax of an SPDX license expression: license ids (`MIT`,
