@@ -410,8 +410,8 @@ pub struct Simulation {
     pub solvable: bool,
     /// Packages it would remove (`Remv name [version]`).
     pub removes: Vec<String>,
-    /// Packages it would downgrade (`Inst name [old] (new …)` with new < old is
-    /// not visible in the line; the "DOWNGRADED" list is used).
+    /// Packages it would downgrade (apt's "will be DOWNGRADED" list: an `Inst`
+    /// line does not say whether the new version is older).
     pub downgrades: Vec<String>,
     /// Packages named as the subject of an unmet dependency (` name : Breaks: …`).
     pub broken: Vec<String>,
@@ -583,6 +583,10 @@ pub fn resolve(
     let conflicts = sim.conflicts(&needed);
     let mut fixed = false;
     for package in &conflicts {
+        // Already requested at the archive's version: nothing more to pick.
+        if plan.downgrades.iter().any(|(p, _, _)| p == package) {
+            continue;
+        }
         let policy = policy_of(package)?;
         let (Some(installed), Some(archive)) = (&policy.installed, policy.archive_version()) else {
             continue;
@@ -686,8 +690,8 @@ fn policy(package: &str) -> Result<Policy> {
 }
 
 /// The simulated, resolved plan: one that apt says it can install without
-/// removing anything. Two rounds: the first may pin packages, the second must
-/// be clean.
+/// removing anything. Each round may request more packages at the archive's
+/// version; a round that finds nothing new to request stops with apt's reasons.
 fn checked_plan(mut plan: Plan) -> Result<Plan> {
     for _ in 0..2 {
         let sim = simulate(&plan)?;
@@ -700,8 +704,7 @@ fn checked_plan(mut plan: Plan) -> Result<Plan> {
     if sim.is_clean() {
         return Ok(plan);
     }
-    let names: Vec<String> = plan.names().iter().map(|s| s.to_string()).collect();
-    let needed: Vec<&str> = names.iter().map(String::as_str).collect();
+    let needed = plan.names();
     bail!(
         "{}",
         conflict_message(&sim, &sim.conflicts(&needed), &needed)

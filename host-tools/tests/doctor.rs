@@ -217,3 +217,16 @@ fn lacks_say_how_to_fix_them() {
         "linux-source-6.1 6.1.192-3 is installed, but kernel/pin.toml pins 6.1.192-2"
     );
 }
+
+#[test]
+fn a_conflict_that_outlives_its_fix_stops_instead_of_pinning_again() {
+    let plan = Plan::for_lacks(Purpose::Test, &[kernel_pin()], &[lack("qemu-system-x86")]);
+    let sim = Simulation::parse(BREAKS, false);
+    let policy = |_: &str| Ok(Policy::parse(POLICY_QEMU_UTILS));
+    let once = resolve(plan, &sim, policy).unwrap();
+    assert_eq!(once.downgrades.len(), 1);
+    // apt still says the same after the pin: nothing new to request.
+    let err = resolve(once, &sim, policy).unwrap_err().to_string();
+    assert!(err.contains("Breaks: qemu-system-common"), "{err}");
+    assert!(err.contains("Nothing was installed"), "{err}");
+}
