@@ -6,5 +6,6 @@ mod db;
 mod error;
 mod layout;
 mod txn;
+mod cmd;
 
 fn main() {}

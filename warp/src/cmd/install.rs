@@ -1,0 +1,9 @@
+//! `warp install` (stub: to be written).
+use crate::context::Ctx;
+use crate::error::{Error, Result};
+
+pub const HELP: &str = "warp install: not written yet";
+
+pub fn run(_ctx: &Ctx, _args: &mut lexopt::Parser) -> Result<()> {
+    Err(Error::failure("warp install: not written yet"))
+}
