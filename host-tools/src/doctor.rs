@@ -79,6 +79,8 @@ pub const PROGRAMS: &[(&str, &str, Purpose)] = &[
     ("sfdisk", "fdisk", Purpose::Test),
     ("blkid", "util-linux", Purpose::Test),
     ("losetup", "mount", Purpose::Test),
+    // the reference verifier of warp's signify signatures (tests/repo.rs)
+    ("signify-openbsd", "signify-openbsd", Purpose::Test),
 ];
 
 /// Files (not programs) the build needs, with their Debian package. The kernel

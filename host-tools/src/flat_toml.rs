@@ -1,7 +1,7 @@
 //! The one reader of K1OS's own TOML files (`kernel/pin.toml`,
 //! `packages/<name>/package.toml`): the `toml` crate parses, this module turns
-//! the document into [`Table`]s of strings, lists of strings and `[[name]]`
-//! tables, each entry with its line, so that a caller can check every field
+//! the document into [`Table`]s of strings, booleans, lists of strings and
+//! `[[name]]` tables, each entry with its line, so that a caller can check every field
 //! and report every problem at once as `line N: …`.
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
@@ -14,6 +14,8 @@ pub enum Value {
     Str(String),
     /// An integer, kept as written (`1794824260`, `0x10`).
     Int(String),
+    /// `true` or `false`.
+    Bool(bool),
     List(Vec<String>),
     /// An array of tables (`[[name]]` headers, or `[{…}, {…}]`).
     Tables(Vec<Table>),
@@ -107,6 +109,7 @@ fn convert(text: &str, value: &DeValue<'_>, span: Range<usize>) -> Value {
     match value {
         DeValue::String(s) => Value::Str(s.to_string()),
         DeValue::Integer(i) => Value::Int(i.as_str().to_string()),
+        DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Table(t) => Value::Table(table(text, line_of(text, span.start), t)),
         DeValue::Array(items) => {
             if let Some(strings) = items
@@ -150,6 +153,21 @@ impl Table {
             Value::Str(s) => Some(s),
             _ => {
                 problems.push(format!("line {}: `{key}` must be a string", entry.line));
+                None
+            }
+        }
+    }
+
+    /// Takes a boolean; another type is a problem (and `None`).
+    pub fn take_bool(&mut self, key: &str, problems: &mut Vec<String>) -> Option<bool> {
+        let entry = self.take(key)?;
+        match entry.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                problems.push(format!(
+                    "line {}: `{key}` must be `true` or `false`",
+                    entry.line
+                ));
                 None
             }
         }

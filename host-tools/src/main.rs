@@ -18,6 +18,7 @@ The pieces in build order (each builds what it needs; `./k1os iso` does all):
   ./k1os initramfs                     build/init, build/initramfs.img
   ./k1os packages                      the packages: licences, cached or not
   ./k1os rootfs                        the packages, build/system.squashfs
+  ./k1os repo build                    build/repo/: warp's signed repository
   ./k1os iso --profile qemu            build/k1os.iso (generic: for real PCs)
   ./k1os make-persist                  build/persist.img, a 2 GiB data disk
   ./k1os qemu --persist                boot the ISO in QEMU with that disk
@@ -55,6 +56,7 @@ enum Command {
     Initramfs(commands::initramfs::Args),
     Packages(commands::packages::Args),
     Rootfs(commands::rootfs::Args),
+    Repo(commands::repo::Args),
     Iso(commands::iso::Args),
     MakePersist(commands::make_persist::Args),
     Qemu(commands::qemu::Args),
@@ -169,6 +171,7 @@ fn run(command: Command, root: &Path) -> Result<()> {
         Command::Initramfs(args) => commands::initramfs::exec(args),
         Command::Packages(args) => commands::packages::exec(args),
         Command::Rootfs(args) => commands::rootfs::exec(args),
+        Command::Repo(args) => commands::repo::exec(args),
         Command::Iso(args) => commands::iso::exec(args),
         Command::MakePersist(args) => commands::make_persist::exec(args),
         Command::Qemu(args) => commands::qemu::exec(args),

@@ -37,8 +37,9 @@ OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 SOFTWARE.
 ";
 
-/// The workspace binaries that ship in images: stage 1 (the initramfs `/init`).
-pub const SHIPPED_BINARIES: &[&str] = &["init-nostd"];
+/// The workspace binaries that ship in images: stage 1 (the initramfs
+/// `/init`) and warp (`/usr/bin/warp`, from `packages/warp`).
+pub const SHIPPED_BINARIES: &[&str] = &["init-nostd", "warp"];
 
 /// A crate compiled into a shipped binary.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,10 +51,17 @@ pub struct Crate {
     pub dir: PathBuf,
 }
 
-/// The target the shipped binaries are built for.
-const TARGET: &str = "x86_64-unknown-linux-gnu";
+/// The target a shipped binary is built for: warp's is static musl
+/// ([`crate::warp_build`]), stage 1's gnu ([`crate::initramfs`]).
+pub fn target_of(binary: &str) -> &'static str {
+    match binary {
+        "warp" => crate::warp_build::WARP_TARGET,
+        _ => crate::initramfs::STAGE1_TARGET,
+    }
+}
 
-/// The crates linked into the workspace package `root` built for [`TARGET`]:
+/// The crates linked into the workspace package `root` built for its
+/// target ([`target_of`]):
 /// `cargo tree -p root`'s normal dependencies, transitively, with the
 /// features a build of `root` turns on. Proc-macros (they run in the
 /// compiler) and build-only or dev-dependencies put no code into the binary
@@ -66,7 +74,7 @@ const TARGET: &str = "x86_64-unknown-linux-gnu";
 pub fn shipped_crates(root: &str) -> Result<Vec<Crate>> {
     let manifest = paths::repo_root().join("Cargo.toml");
     let tree = Cmd::new("cargo")
-        .args(["tree", "--locked", "-p", root, "--target", TARGET])
+        .args(["tree", "--locked", "-p", root, "--target", target_of(root)])
         .args(["-e", "normal,no-proc-macro", "--prefix", "none"])
         .args(["--format", "{p}|{l}"])
         .arg("--manifest-path")

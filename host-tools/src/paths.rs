@@ -24,6 +24,8 @@ pub const ROOT_ENV: &str = "K1OS_ROOT";
 pub const BUILD_DIR_ENV: &str = "K1OS_BUILD_DIR";
 /// The kernel and package cache, instead of `~/.cache/k1os`.
 pub const CACHE_ENV: &str = "K1OS_CACHE";
+/// The secret key `repo build` signs with, instead of the build key.
+pub const REPO_KEY_ENV: &str = "K1OS_REPO_KEY";
 
 /// The environment variables host-tools reads, with what they do: the
 /// "Environment:" section of `--help` (and the README's table).
@@ -39,6 +41,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         BUILD_DIR_ENV,
         "the build directory, `build/` in help texts [default: <checkout>/build]",
+    ),
+    (
+        REPO_KEY_ENV,
+        "secret key (NAME.sec) `repo build` signs with, whose public half the image \
+         trusts [default: $K1OS_CACHE/repo-key/k1os-build.sec, made on first use]",
     ),
     (
         "K1OS_ACCEL",

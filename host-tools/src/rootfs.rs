@@ -6,6 +6,11 @@
 //!
 //! The skeleton (`rootfs/`: `/etc`, stage 2's scripts) is the `base`
 //! package's source, so it is cached and conflict-checked like any package.
+//!
+//! Repository packages (`repository = true`) are not built here and never
+//! staged: `repo build` publishes them for warp. The image ships nothing
+//! under `/usr/local` and `/opt` but empty directories: that is where warp
+//! installs ([`check_staging`] makes sure).
 use anyhow::{Context, Result, bail, ensure};
 use std::collections::BTreeMap;
 use std::fs;
@@ -73,14 +78,20 @@ pub struct Rootfs {
     pub pack_time: Duration,
 }
 
-/// Builds the packages, stages them and packs the image. `report` is called
-/// once per package when it is done (cached or built).
+/// Builds the image's packages (not the repository packages), stages them
+/// and packs the image. `report` is called once per package when it is done
+/// (cached or built).
 pub fn build(opts: &Options, report: impl FnMut(&Built)) -> Result<Rootfs> {
     let plan = Plan::new(opts.settings.clone())?;
-    let built = plan.build(report)?;
+    let built = plan.build_selected(|p| !p.repository, report)?;
     let start = Instant::now();
     stage(&built, &opts.staging)?;
-    let shipped: Vec<_> = plan.packages.iter().map(|p| p.package.clone()).collect();
+    let shipped: Vec<_> = plan
+        .packages
+        .iter()
+        .filter(|p| !p.package.repository)
+        .map(|p| p.package.clone())
+        .collect();
     notices::write_into(&opts.staging, &shipped)?;
     let entries = count_entries(&opts.staging)?;
     check_staging(&opts.staging)?;
@@ -157,6 +168,26 @@ pub fn check_staging(staging: &Path) -> Result<()> {
     }
     if !staging.join("etc/os-release").is_file() {
         problems.push("/etc/os-release is missing".into());
+    }
+    for dir in warp_format::paths::ROOTS {
+        let mut entries = Vec::new();
+        match fs::symlink_metadata(staging.join(dir)) {
+            Ok(m) if m.is_dir() => {
+                packages::tree::walk(&staging.join(dir), Path::new(""), &mut entries)?
+            }
+            Ok(_) => problems.push(format!(
+                "/{dir} is not a directory (warp installs its packages there)"
+            )),
+            Err(_) => {}
+        }
+        for (rel, meta) in entries.iter().filter(|(_, m)| !m.is_dir()) {
+            let what = if meta.is_symlink() { "symlink" } else { "file" };
+            problems.push(format!(
+                "/{dir}/{}: a {what} in the image under /{dir}, which belongs to warp's \
+                 packages (the image ships only empty directories there)",
+                rel.display()
+            ));
+        }
     }
     if !problems.is_empty() {
         bail!(
@@ -287,5 +318,33 @@ mod tests {
             assert!(err.contains(expected), "{expected:?} not in {err}");
         }
         assert!(!err.contains("/proc is not"), "{err}");
+    }
+
+    #[test]
+    fn the_image_ships_nothing_under_usr_local_and_opt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        for d in [
+            "dev",
+            "proc",
+            "sys",
+            "run",
+            "tmp",
+            "sbin",
+            "etc",
+            "usr/local/bin",
+            "opt",
+        ] {
+            fs::create_dir_all(r.join(d)).unwrap();
+        }
+        fs::write(r.join("sbin/init"), "").unwrap();
+        fs::set_permissions(r.join("sbin/init"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(r.join("etc/os-release"), "NAME=x\n").unwrap();
+        check_staging(r).unwrap();
+        fs::write(r.join("usr/local/bin/tool"), "").unwrap();
+        std::os::unix::fs::symlink("x", r.join("opt/link")).unwrap();
+        let err = check_staging(r).unwrap_err().to_string();
+        assert!(err.contains("/usr/local/bin/tool: a file"), "{err}");
+        assert!(err.contains("/opt/link: a symlink"), "{err}");
     }
 }

@@ -11,29 +11,28 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use host_tools::notices::{NOTICES_PATH, SHIPPED_BINARIES};
+use host_tools::notices::{NOTICES_PATH, SHIPPED_BINARIES, target_of};
 use host_tools::rootfs::{self, Compression, Options};
 use host_tools::run::Cmd;
 use host_tools::{packages, paths};
 
-/// The target the shipped binaries are built for (`initramfs.rs`).
-const TARGET: &str = "x86_64-unknown-linux-gnu";
-
 /// `name version` of every registry crate `cargo check` compiles for
-/// [`TARGET`] when it checks the workspace binary `binary`.
+/// the binary's target (`notices::target_of`) when it checks the workspace
+/// binary `binary`.
 fn compiled_crates(binary: &str) -> BTreeSet<String> {
+    let target = target_of(binary);
     // Its own target directory: the check never waits for, or invalidates,
     // the main one; the second run finds everything fresh.
     let target_dir = paths::cargo_target_dir().join("notices-oracle");
     let out = Cmd::new("cargo")
         .args(["check", "--locked", "-p", binary, "--bin", binary])
-        .args(["--target", TARGET, "--message-format", "json"])
+        .args(["--target", target, "--message-format", "json"])
         .arg("--manifest-path")
         .arg(paths::repo_root().join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir)
         .read()
         .unwrap();
-    let for_target = target_dir.join(TARGET);
+    let for_target = target_dir.join(target);
     let mut crates = BTreeSet::new();
     for line in out.lines() {
         let message: serde_json::Value = serde_json::from_str(line).unwrap();

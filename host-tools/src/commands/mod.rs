@@ -6,6 +6,7 @@ pub mod kernel;
 pub mod make_persist;
 pub mod packages;
 pub mod qemu;
+pub mod repo;
 pub mod rootfs;
 
 /// A value as the command line spells it (`gzip`, `qcow2`), for messages.

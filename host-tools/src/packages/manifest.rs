@@ -20,6 +20,10 @@ pub struct Package {
     /// Where the software comes from (project page, corresponding source).
     pub upstream: Option<String>,
     pub depends: Vec<String>,
+    /// `repository = true`: built and cached like any package, but published
+    /// by `host-tools repo build` as a `.warp` archive instead of going into
+    /// `system.squashfs`. Its output lies under `usr/local/` and `opt/` only.
+    pub repository: bool,
     pub sources: Vec<Source>,
     /// `packages/<name>/`.
     pub dir: PathBuf,
@@ -42,13 +46,32 @@ pub enum Source {
     /// A directory of the checkout (relative to the package's directory),
     /// keyed by its content. The script finds it as `$SRCDIR/<directory name>`.
     Tree { path: String },
+    /// A file host-tools makes itself (one of [`GENERATED`]), keyed by its
+    /// content: `sha256` is empty as parsed and filled in by
+    /// [`super::Plan::new`], which makes the file. The script finds it as
+    /// `$SRCDIR/<name>`.
+    Generated { name: String, sha256: String },
 }
+
+/// What a `generated` source can be: the name the script finds it under, and
+/// what it is.
+pub const GENERATED: &[(&str, &str)] = &[
+    (
+        "warp",
+        "the static warp binary, built by host-tools from warp/ (release, x86_64-unknown-linux-musl)",
+    ),
+    (
+        "repo-key.pub",
+        "the public half of the repository signing key (host-tools repo: the build key, or $K1OS_REPO_KEY's)",
+    ),
+];
 
 impl Source {
     /// The name the script finds the source under in `$SRCDIR`.
     pub fn name_in_srcdir(&self) -> String {
         match self {
             Source::Deb { package, .. } => format!("{package}.deb"),
+            Source::Generated { name, .. } => name.clone(),
             Source::File { path, .. } | Source::Tree { path } => Path::new(path)
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -64,6 +87,13 @@ impl Source {
             } => format!("Debian package {package}={version}"),
             Source::File { path, .. } => format!("file {path}"),
             Source::Tree { path } => format!("tree {path}"),
+            Source::Generated { name, .. } => {
+                let what = GENERATED
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or("made by host-tools", |(_, what)| what);
+                format!("generated {name}: {what}")
+            }
         }
     }
 }
@@ -97,6 +127,7 @@ pub fn parse_package(text: &str, dir: &Path) -> Result<Package> {
     }
     let upstream = top.take_str("upstream", &mut problems);
     let depends = top.take_list("depends", &mut problems);
+    let repository = top.take_bool("repository", &mut problems).unwrap_or(false);
     let source_tables = top.take_tables("source", &mut problems);
     top.unknown_keys(&mut problems);
 
@@ -124,6 +155,7 @@ pub fn parse_package(text: &str, dir: &Path) -> Result<Package> {
         let deb = t.take_str("deb", &mut problems);
         let file = t.take_str("file", &mut problems);
         let tree = t.take_str("tree", &mut problems);
+        let generated = t.take_str("generated", &mut problems);
         let deb_version = t.take_str("version", &mut problems);
         let sha256 = t.take_str("sha256", &mut problems);
         t.unknown_keys(&mut problems);
@@ -138,8 +170,8 @@ pub fn parse_package(text: &str, dir: &Path) -> Result<Package> {
                 String::new()
             }
         };
-        match (deb, file, tree) {
-            (Some(package), None, None) => {
+        match (deb, file, tree, generated) {
+            (Some(package), None, None, None) => {
                 let version = deb_version.unwrap_or_else(|| {
                     problems.push(format!(
                         "line {at}: a `deb` source needs the exact Debian `version` (as `apt-cache policy` shows it)"
@@ -153,14 +185,14 @@ pub fn parse_package(text: &str, dir: &Path) -> Result<Package> {
                     sha256,
                 });
             }
-            (None, Some(path), None) => {
+            (None, Some(path), None, None) => {
                 if deb_version.is_some() {
                     problems.push(format!("line {at}: `version` is for `deb` sources only"));
                 }
                 let sha256 = need_sha(sha256, &mut problems);
                 sources.push(Source::File { path, sha256 });
             }
-            (None, None, Some(path)) => {
+            (None, None, Some(path), None) => {
                 if deb_version.is_some() || sha256.is_some() {
                     problems.push(format!(
                         "line {at}: a `tree` source is keyed by its content: no `version` or `sha256`"
@@ -174,8 +206,27 @@ pub fn parse_package(text: &str, dir: &Path) -> Result<Package> {
                 }
                 sources.push(Source::Tree { path });
             }
+            (None, None, None, Some(name)) => {
+                if deb_version.is_some() || sha256.is_some() {
+                    problems.push(format!(
+                        "line {at}: a `generated` source is keyed by its content: no `version` or `sha256`"
+                    ));
+                }
+                if !GENERATED.iter().any(|(n, _)| *n == name) {
+                    let known: Vec<String> =
+                        GENERATED.iter().map(|(n, _)| format!("`{n}`")).collect();
+                    problems.push(format!(
+                        "line {at}: `generated = \"{name}\"`: host-tools makes {}",
+                        known.join(" and ")
+                    ));
+                }
+                sources.push(Source::Generated {
+                    name,
+                    sha256: String::new(),
+                });
+            }
             _ => problems.push(format!(
-                "line {at}: a source has exactly one of `deb`, `file` or `tree`"
+                "line {at}: a source has exactly one of `deb`, `file`, `tree` or `generated`"
             )),
         }
     }
@@ -201,6 +252,7 @@ pub fn parse_package(text: &str, dir: &Path) -> Result<Package> {
         license,
         upstream,
         depends,
+        repository,
         sources,
         dir: dir.to_path_buf(),
     })
@@ -369,6 +421,45 @@ sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
             err.contains("line 5: `source` must be `[[source]]` tables"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn repository_packages_and_generated_sources() {
+        let (_tmp, dir) = pkg_dir("tool");
+        let head = "name = \"tool\"\nversion = \"1\"\ndescription = \"d\"\nlicense = \"MIT\"\n";
+        let p = parse_package(head, &dir).unwrap();
+        assert!(!p.repository, "an image package by default");
+        let p = parse_package(
+            &format!("{head}repository = true\n[[source]]\ngenerated = \"warp\"\n"),
+            &dir,
+        )
+        .unwrap();
+        assert!(p.repository);
+        assert_eq!(
+            p.sources,
+            [Source::Generated {
+                name: "warp".into(),
+                sha256: String::new()
+            }]
+        );
+        assert_eq!(p.sources[0].name_in_srcdir(), "warp");
+        let err = parse_package(
+            &format!(
+                "{head}repository = \"yes\"\n[[source]]\ngenerated = \"kernel\"\n\
+                 [[source]]\ngenerated = \"warp\"\nsha256 = \"{}\"\n",
+                "0".repeat(64)
+            ),
+            &dir,
+        )
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "line 5: `repository` must be `true` or `false`",
+            "`generated = \"kernel\"`: host-tools makes `warp` and `repo-key.pub`",
+            "a `generated` source is keyed by its content",
+        ] {
+            assert!(err.contains(expected), "{expected:?} not in:\n{err}");
+        }
     }
 
     #[test]

@@ -6,14 +6,19 @@
 //! - [`load`] reads and validates every package and reports every problem at
 //!   once (a missing licence, an unknown dependency, a cycle, a bad sha256…)
 //!   before anything is built.
-//! - [`Plan::new`] orders them and computes each one's cache key: the
-//!   package's directory, its sources (by their pinned sha256, or by content
-//!   for a `tree`), the environment it gets and the keys of its dependencies.
+//! - [`Plan::new`] orders them, makes the `generated` sources (the static
+//!   `warp` binary, the repository's public key) into the source cache, and
+//!   computes each one's cache key: the package's directory, its sources (by
+//!   their pinned sha256, or by content for a `tree` or a generated file),
+//!   the environment it gets and the keys of its dependencies.
 //! - [`Plan::build`] fetches sources (Debian packages with `apt-get download`
 //!   into the source cache, every file checked against its sha256), runs each
 //!   script that is not cached with `run::Cmd::run_logged` into
 //!   `build/packages/<name>.log`, and moves its output into the cache
 //!   atomically (a temporary directory, then a rename).
+//!   [`Plan::build_selected`] builds some of them (and what they need): the
+//!   image's packages for `rootfs`, the repository packages
+//!   (`repository = true`) for `repo build`.
 //!
 //! Files: `manifest.rs` (`package.toml` → [`Package`]), `order.rs` ([`load`],
 //! [`order`]), `tree.rs` (a directory's content hash, the copy that merges
@@ -21,10 +26,11 @@
 //!
 //! Cache layout, under `${K1OS_CACHE:-~/.cache/k1os}`:
 //! `packages/<name>-<key>/root/` (what the script installed) and `…/info`;
-//! `sources/<sha256>/<file>` (verified downloads).
+//! `sources/<sha256>/<file>` (verified downloads, generated files).
 use anyhow::{Context, Result, bail, ensure};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -32,13 +38,13 @@ use k1os_contract::contract;
 
 use crate::hash::{sha256_file, sha256_hex};
 use crate::run::Cmd;
-use crate::{initramfs, paths, ui};
+use crate::{initramfs, paths, repo, ui, warp_build};
 
 mod manifest;
 mod order;
 pub mod tree;
 
-pub use manifest::{Package, Source, check_spdx, parse_package};
+pub use manifest::{GENERATED, Package, Source, check_spdx, parse_package};
 pub use order::{load, order};
 use tree::{copy_tree, tree_hash, walk};
 
@@ -177,10 +183,24 @@ pub struct Built {
 }
 
 impl Plan {
-    /// Loads and checks the packages of `settings.packages_dir`, orders them
-    /// and computes their keys.
+    /// Loads and checks the packages of `settings.packages_dir`, orders them,
+    /// makes their `generated` sources (each once) and computes their keys.
     pub fn new(settings: Settings) -> Result<Plan> {
-        let packages = load(&settings.packages_dir)?;
+        let mut packages = load(&settings.packages_dir)?;
+        let mut generated: BTreeMap<String, String> = BTreeMap::new();
+        for p in &mut packages {
+            for s in &mut p.sources {
+                if let Source::Generated { name, sha256 } = s {
+                    if !generated.contains_key(name) {
+                        let made = generate(&settings, name).with_context(|| {
+                            format!("making the generated source `{name}` of `{}`", p.name)
+                        })?;
+                        generated.insert(name.clone(), made);
+                    }
+                    sha256.clone_from(&generated[name]);
+                }
+            }
+        }
         let order = order(&packages)?;
         let position: BTreeMap<String, usize> = order
             .iter()
@@ -234,9 +254,31 @@ impl Plan {
     /// Builds every package that is not cached, in order; stops at the first
     /// failure (its error names the package, the exit status, the log and its
     /// tail). `report` is called once per package when it is done.
-    pub fn build(&self, mut report: impl FnMut(&Built)) -> Result<Vec<Built>> {
-        let mut done: Vec<Built> = Vec::new();
-        for i in 0..self.packages.len() {
+    pub fn build(&self, report: impl FnMut(&Built)) -> Result<Vec<Built>> {
+        self.build_selected(|_| true, report)
+    }
+
+    /// [`Plan::build`] for the packages `wanted` selects and their
+    /// dependencies (direct and indirect), in build order; the others are
+    /// neither built nor reported.
+    pub fn build_selected(
+        &self,
+        wanted: impl Fn(&Package) -> bool,
+        mut report: impl FnMut(&Built),
+    ) -> Result<Vec<Built>> {
+        let mut needed = vec![false; self.packages.len()];
+        for (i, planned) in self.packages.iter().enumerate() {
+            if wanted(&planned.package) {
+                needed[i] = true;
+                for &d in &planned.closure {
+                    needed[d] = true;
+                }
+            }
+        }
+        // By position in the plan, so that a package finds its
+        // dependencies' outputs (`closure` holds positions).
+        let mut done: Vec<Option<Built>> = vec![None; self.packages.len()];
+        for i in (0..self.packages.len()).filter(|&i| needed[i]) {
             let start = Instant::now();
             let p = &self.packages[i].package;
             let cached = self.is_cached(i);
@@ -253,12 +295,12 @@ impl Plan {
                 root: self.cache_entry(i).join("root"),
             };
             report(&built);
-            done.push(built);
+            done[i] = Some(built);
         }
-        Ok(done)
+        Ok(done.into_iter().flatten().collect())
     }
 
-    fn build_one(&self, i: usize, done: &[Built]) -> Result<()> {
+    fn build_one(&self, i: usize, done: &[Option<Built>]) -> Result<()> {
         let planned = &self.packages[i];
         let p = &planned.package;
         let work = self.settings.work_dir.join(&p.name);
@@ -276,10 +318,17 @@ impl Plan {
                 .with_context(|| format!("linking {} to {}", link.display(), file.display()))?;
         }
         for &d in &planned.closure {
-            copy_tree(&done[d].root, &sysroot, None).with_context(|| {
+            let Some(dep) = &done[d] else {
+                bail!(
+                    "`{}` is needed by `{}` but was not built before it",
+                    self.packages[d].package.name,
+                    p.name
+                );
+            };
+            copy_tree(&dep.root, &sysroot, None).with_context(|| {
                 format!(
                     "copying the output of `{}` into {}",
-                    done[d].name,
+                    dep.name,
                     sysroot.display()
                 )
             })?;
@@ -391,6 +440,14 @@ impl Plan {
                 }
                 self.download_deb(package, version, sha256)
             }
+            Source::Generated { name, sha256 } => match self.cached_source(sha256)? {
+                Some(file) => Ok(file),
+                None => bail!(
+                    "the generated source `{name}` of `{}` (sha256 {sha256}) is no longer in {}",
+                    p.name,
+                    self.settings.sources_cache().display()
+                ),
+            },
         }
     }
 
@@ -494,6 +551,14 @@ pub fn package_key(p: &Package, epoch: u32, dep_keys: &[(String, String)]) -> Re
                 "tree",
                 &format!("{} {}", s.name_in_srcdir(), tree_hash(&p.dir.join(path))?),
             ),
+            Source::Generated { name, sha256 } => {
+                ensure!(
+                    !sha256.is_empty(),
+                    "the generated source `{name}` of `{}` was not made before its key",
+                    p.name
+                );
+                field("generated", &format!("{name} {sha256}"))
+            }
         }
     }
     field("SOURCE_DATE_EPOCH", &epoch.to_string());
@@ -504,6 +569,46 @@ pub fn package_key(p: &Package, epoch: u32, dep_keys: &[(String, String)]) -> Re
         field("depends", &format!("{name} {key}"));
     }
     Ok(sha256_hex(&text))
+}
+
+/// Makes the `generated` source `name` (one of [`GENERATED`]) and keeps it
+/// in the source cache as `sources/<sha256>/<name>`, like a download; returns
+/// its sha256.
+fn generate(settings: &Settings, name: &str) -> Result<String> {
+    let (bytes, mode) = match name {
+        "warp" => (warp_build::build_warp()?, 0o755),
+        "repo-key.pub" => {
+            let key = repo::keys::signing_key(&settings.cache_dir)?;
+            (key.public_file().into_bytes(), 0o644)
+        }
+        other => bail!("host-tools does not know how to make `{other}`"),
+    };
+    let sha256 = sha256_hex(&bytes);
+    let dir = settings.sources_cache().join(&sha256);
+    if dir.join(name).is_file() {
+        verify_sha256(&dir.join(name), &sha256)?;
+        return Ok(sha256);
+    }
+    let tmp = settings
+        .sources_cache()
+        .join(format!(".generated-{sha256}-{}", std::process::id()));
+    remove_dir_all_if_exists(&tmp)?;
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let file = tmp.join(name);
+    fs::write(&file, &bytes).with_context(|| format!("writing {}", file.display()))?;
+    fs::set_permissions(&file, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", file.display()))?;
+    // A stale directory without the file (an interrupted copy): replace it.
+    remove_dir_all_if_exists(&dir)?;
+    if let Err(e) = fs::rename(&tmp, &dir) {
+        let _ = fs::remove_dir_all(&tmp);
+        // Another build stored the same content meanwhile.
+        if !dir.join(name).is_file() {
+            return Err(e)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()));
+        }
+    }
+    Ok(sha256)
 }
 
 /// A package installs files, directories and symlinks only (device nodes

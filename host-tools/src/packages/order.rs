@@ -47,6 +47,22 @@ pub fn load(dir: &Path) -> Result<Vec<Package>> {
             }
         }
     }
+    // The image never holds a repository package, so nothing in it can
+    // need one; a repository package may build on image packages.
+    let repository: BTreeSet<&str> = packages
+        .iter()
+        .filter(|p| p.repository)
+        .map(|p| p.name.as_str())
+        .collect();
+    for p in packages.iter().filter(|p| !p.repository) {
+        for d in p.depends.iter().filter(|d| repository.contains(d.as_str())) {
+            problems.push(format!(
+                "package `{}` goes into the image but depends on `{d}`, a repository package \
+                 (`repository = true`), which the image does not hold",
+                p.name
+            ));
+        }
+    }
     if problems.is_empty()
         && let Err(e) = order(&packages)
     {
@@ -136,6 +152,7 @@ mod tests {
             license: "MIT".into(),
             upstream: None,
             depends: deps.iter().map(|s| s.to_string()).collect(),
+            repository: false,
             sources: vec![],
             dir: PathBuf::from("/nonexistent").join(name),
         }
@@ -153,6 +170,33 @@ mod tests {
         let cyclic = vec![p("a", &["b"]), p("b", &["c"]), p("c", &["a"])];
         let err = order(&cyclic).unwrap_err().to_string();
         assert!(err.contains("a -> b -> c -> a"), "{err}");
+    }
+
+    #[test]
+    fn an_image_package_cannot_depend_on_a_repository_package() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (name, extra) in [
+            ("tool", "repository = true\n"),
+            ("app", "depends = [\"tool\"]\n"),
+        ] {
+            let dir = tmp.path().join(name);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("build.sh"), "true\n").unwrap();
+            fs::write(
+                dir.join(METADATA),
+                format!(
+                    "name = \"{name}\"\nversion = \"1\"\ndescription = \"d\"\nlicense = \"MIT\"\n{extra}"
+                ),
+            )
+            .unwrap();
+        }
+        let err = load(tmp.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "package `app` goes into the image but depends on `tool`, a repository package"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
