@@ -1,0 +1,88 @@
+//! What the commands share: printing results, turning lexopt's errors into
+//! usage errors, taking the lock (and recovering first), and loading the
+//! repositories with their verified indexes.
+use std::fmt;
+use std::io::Write;
+
+use crate::config::{self, Repo};
+use crate::context::Ctx;
+use crate::error::{Error, Result};
+use crate::repos::{self, RepoIndex};
+use crate::txn::{self, Lock};
+
+/// Writes a result to stdout. A closed pipe (`warp list | head`) ends warp
+/// quietly, as SIGPIPE would end a C program, instead of a panic.
+pub fn out(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Error::failure(format!("writing to stdout: {e}"))),
+    }
+}
+
+/// [`out`] with a line end.
+pub fn outln(line: fmt::Arguments<'_>) -> Result<()> {
+    out(&format!("{line}\n"))
+}
+
+/// A lexopt error as a usage error naming the command.
+pub fn usage(command: &str) -> impl Fn(lexopt::Error) -> Error + '_ {
+    move |e| Error::usage(format!("{command}: {e} (see warp {command} --help)"))
+}
+
+/// An argument that must be UTF-8 text.
+pub fn text(command: &str, value: std::ffi::OsString) -> Result<String> {
+    value.into_string().map_err(|v| {
+        Error::usage(format!(
+            "{command}: `{}` is not UTF-8 text",
+            v.to_string_lossy()
+        ))
+    })
+}
+
+/// Takes warp's lock and finishes or undoes an interrupted transaction, as
+/// every command does before it reads or changes the installed state.
+pub fn lock_and_recover(ctx: &Ctx) -> Result<Lock> {
+    let lock = txn::lock(ctx)?;
+    if let Some(what) = txn::recover(&ctx.layout, &lock)? {
+        ctx.info(&format!("warp: recovered: {what}"));
+    }
+    Ok(lock)
+}
+
+/// The repositories and every stored verified index.
+#[derive(Default)]
+pub struct Sources {
+    pub repos: Vec<Repo>,
+    pub indexes: Vec<RepoIndex>,
+}
+
+impl Sources {
+    pub fn load(ctx: &Ctx) -> Result<Sources> {
+        let (repos, _) = config::load_repositories(&ctx.layout)?;
+        let keys = config::load_keys(ctx)?;
+        let indexes = repos::load_all(ctx, &repos, &config::public_keys(&keys))?;
+        Ok(Sources { repos, indexes })
+    }
+
+    pub fn repo(&self, name: &str) -> Option<&Repo> {
+        self.repos.iter().find(|r| r.name == name)
+    }
+}
+
+/// Stage 1's boot record says `mode=ram`: the upper layer is a tmpfs.
+pub fn ram_mode(ctx: &Ctx) -> bool {
+    std::fs::read_to_string(ctx.layout.boot_record())
+        .is_ok_and(|s| s.lines().any(|l| l.trim() == "mode=ram"))
+}
+
+/// The RAM-mode warning of install and upgrade.
+pub fn warn_ram_mode(ctx: &Ctx) {
+    if ram_mode(ctx) {
+        ctx.warn("this system runs in RAM mode: what you install is gone at the next boot");
+    }
+}
