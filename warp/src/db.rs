@@ -83,7 +83,9 @@ impl Db {
     }
 
     /// Which installed packages list the file, symlink or directory `path`
-    /// (a directory can be listed by several).
+    /// (a directory can be listed by several). For the commands that answer
+    /// "who owns this"; the transaction engine indexes all paths at once.
+    #[allow(dead_code)]
     pub fn owners<'a>(&'a self, path: &str) -> Vec<&'a Installed> {
         self.packages
             .values()
@@ -282,6 +284,20 @@ mod tests {
         fs::write(l.history().join("3.json"), "[]").unwrap();
         let e = history(&l).unwrap_err();
         assert!(e.msg.contains("3.json: corrupt"), "{e}");
+    }
+
+    #[test]
+    fn owners_of_a_path() {
+        let r = crate::testutil::root();
+        let a = r.package("a", "1", &[("usr/local/bin/a", "a")]);
+        let b = r.package("b", "1", &[("usr/local/bin/b", "b")]);
+        r.apply(&[&a, &b], &[]).unwrap();
+        let db = Db::load(&r.ctx.layout).unwrap();
+        let names =
+            |p: &str| -> Vec<String> { db.owners(p).iter().map(|i| i.name.clone()).collect() };
+        assert_eq!(names("usr/local/bin/a"), ["a"]);
+        assert_eq!(names("usr/local/bin"), ["a", "b"]);
+        assert!(names("usr/local/bin/c").is_empty());
     }
 
     #[test]
