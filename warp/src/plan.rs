@@ -141,13 +141,8 @@ pub fn execute(
         world: world.to_vec(),
         command,
     };
-    let summary = txn::apply(ctx, lock, &plan)?;
-    ctx.info(&format!(
-        "done: transaction {} ({} installed, {} removed)",
-        summary.txid,
-        summary.installed.len(),
-        summary.removed.len()
-    ));
+    // The engine reports what it did (`transaction N done`).
+    txn::apply(ctx, lock, &plan)?;
     Ok(())
 }
 

@@ -329,8 +329,17 @@ fn install_upgrade_remove_from_a_file_repository() {
     assert!(out.contains("dry run"), "{out}");
     assert_eq!(root.listing(), before);
 
-    let out = root.ok(&["install", "hello"]);
+    // Stage 1's record of a RAM-mode boot: installing says what that means.
+    fs::create_dir_all(root.path("run/k1os")).unwrap();
+    fs::write(root.path("run/k1os/boot"), "mode=ram\n").unwrap();
+    let (code, out, err) = root.warp(&["install", "hello"]);
+    assert_eq!(code, 0, "{err}");
     assert!(out.contains("+ hello 1.0"), "{out}");
+    assert!(
+        err.contains("RAM mode: what you install is gone at the next boot"),
+        "{err}"
+    );
+    fs::remove_dir_all(root.path("run")).unwrap();
     assert_eq!(root.read("usr/local/bin/hello"), "hello 1.0\n");
     assert_eq!(root.read("usr/local/lib/libgreet.so"), "greetings\n");
     assert_eq!(root.read("etc/warp/world"), "hello\n");
@@ -398,6 +407,13 @@ fn install_upgrade_remove_from_a_file_repository() {
     let out = root.ok(&["install", "hello=1.0"]);
     assert!(out.contains("v hello 2.0 -> 1.0"), "{out}");
     assert_eq!(root.read("usr/local/bin/hello"), "hello 1.0\n");
+    let before = root.listing();
+    let out = root.ok(&["--dry-run", "remove", "hello"]);
+    assert!(
+        out.contains("- hello 1.0") && out.contains("dry run"),
+        "{out}"
+    );
+    assert_eq!(root.listing(), before);
     let out = root.ok(&["remove", "hello"]);
     assert!(
         out.contains("- hello 1.0") && out.contains("- libgreet 1.0"),
@@ -737,6 +753,7 @@ fn command_line() {
         assert!(help.contains(word), "{word} not in --help");
     }
     assert!(root.ok(&["install", "--help"]).starts_with("warp install:"));
+    assert!(root.ok(&["--version"]).starts_with("warp "));
     assert!(root.ok(&["help", "remove"]).starts_with("warp remove:"));
     assert!(root.ok(&["-h", "search"]).starts_with("warp search:"));
     root.fails(&["frobnicate"], 2, "unknown command `frobnicate`");
