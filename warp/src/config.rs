@@ -13,6 +13,7 @@ use warp_format::signify::{self, KeyNum, PublicKey};
 use crate::context::Ctx;
 use crate::error::{Context, Error, Result};
 use crate::files;
+use crate::fsutil;
 use crate::http::Url;
 use crate::layout::Layout;
 
@@ -91,7 +92,7 @@ pub fn write_repositories(layout: &Layout, repos: &[Repo]) -> Result<()> {
     for r in repos {
         text.push_str(&format!("{} {}\n", r.name, r.url));
     }
-    files::write_atomic(&layout.repositories(), text.as_bytes(), 0o644)
+    fsutil::atomic_write(&layout.repositories(), text.as_bytes())
 }
 
 /// Who put a key there.

@@ -15,7 +15,7 @@ use warp_format::manifest::Manifest;
 use crate::config::Repo;
 use crate::context::Ctx;
 use crate::error::{Context, Error, Result};
-use crate::files;
+use crate::fsutil;
 use crate::http::{self, Got};
 use crate::progress::Progress;
 
@@ -53,7 +53,7 @@ pub fn archive(ctx: &Ctx, repo: &Repo, entry: &Entry) -> Result<PathBuf> {
     }
     fs::rename(&part, &cached)
         .ctx(|| format!("renaming {} to {}", part.display(), cached.display()))?;
-    files::sync_dir(&layout.cache())?;
+    fsutil::fsync_dir(&layout.cache())?;
     Ok(cached)
 }
 

@@ -19,6 +19,7 @@ use crate::config::Repo;
 use crate::context::Ctx;
 use crate::error::{Context, Error, Result};
 use crate::files;
+use crate::fsutil;
 use crate::http;
 
 /// `index.json.sig` is two short lines.
@@ -168,13 +169,9 @@ fn last_serial(dir: &Path, stored: Option<&[u8]>) -> Result<Option<u64>> {
 /// between leaves a pair that fails verification on load (which says to run
 /// `warp update`, which repairs it), never an unverified index in use.
 fn store(dir: &Path, bytes: &[u8], sig: &[u8], serial: u64) -> Result<()> {
-    files::write_atomic(&dir.join(index::SIGNATURE_FILE), sig, 0o644)?;
-    files::write_atomic(&dir.join(index::INDEX_FILE), bytes, 0o644)?;
-    files::write_atomic(
-        &dir.join(SERIAL_FILE),
-        format!("{serial}\n").as_bytes(),
-        0o644,
-    )
+    fsutil::atomic_write(&dir.join(index::SIGNATURE_FILE), sig)?;
+    fsutil::atomic_write(&dir.join(index::INDEX_FILE), bytes)?;
+    fsutil::atomic_write(&dir.join(SERIAL_FILE), format!("{serial}\n").as_bytes())
 }
 
 /// The stored index of `repo`, verified again; `None` when `warp update`

@@ -10,7 +10,7 @@ use crate::context::Ctx;
 use crate::db::{self, Db};
 use crate::error::{Context, Error, Result};
 use crate::fetch;
-use crate::files;
+use crate::fsutil;
 use crate::plan::{self, LOCAL, Local};
 use crate::resolve::{self, Available, Mode};
 
@@ -211,6 +211,6 @@ fn cache_local(ctx: &Ctx, file: &Path, entry: &Entry) -> Result<PathBuf> {
         let _ = fs::remove_file(&part);
         return Err(e);
     }
-    files::sync_dir(&ctx.layout.cache())?;
+    fsutil::fsync_dir(&ctx.layout.cache())?;
     Ok(cached)
 }

@@ -7,6 +7,7 @@ use crate::config::{self, Origin};
 use crate::context::Ctx;
 use crate::error::{Context, Error, Result};
 use crate::files;
+use crate::fsutil;
 
 pub const HELP: &str = "\
 warp key: list, add or remove trusted repository keys
@@ -109,7 +110,7 @@ fn add(ctx: &Ctx, file: &Path) -> Result<()> {
         ))?;
         return Ok(());
     }
-    files::write_atomic(&target, &bytes, 0o644)?;
+    fsutil::atomic_write(&target, &bytes)?;
     ctx.info(&format!("added key {} as {}", key.keynum, target.display()));
     Ok(())
 }
@@ -140,7 +141,7 @@ fn remove(ctx: &Ctx, keynum: &str) -> Result<()> {
                     cli::outln(format_args!("would remove {}", k.file.display()))?;
                 } else {
                     fs::remove_file(&k.file).ctx(|| format!("removing {}", k.file.display()))?;
-                    files::sync_dir(&ctx.layout.admin_keys())?;
+                    fsutil::fsync_dir(&ctx.layout.admin_keys())?;
                     ctx.info(&format!("removed key {wanted} ({})", k.file.display()));
                 }
                 removed += 1;
