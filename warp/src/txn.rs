@@ -75,6 +75,8 @@ pub struct Summary {
     pub installed: Vec<String>,
     /// Names of the packages removed.
     pub removed: Vec<String>,
+    /// One line per change (`upgrade hello 1.0 -> 1.1`, `remove old 2`).
+    pub changes: Vec<String>,
 }
 
 /// Held while a command reads or changes state; released on drop.
@@ -862,24 +864,29 @@ pub fn apply(ctx: &Ctx, lock: &Lock, plan: &Plan) -> Result<Summary> {
     let layout = &ctx.layout;
     let prep = prepare(ctx, plan)?;
     let size = format!("{} files and symlinks, {}", prep.files, human(prep.bytes));
+    let summary = Summary {
+        changes: prep.lines,
+        ..prep.summary
+    };
     if ctx.dry_run || lock.dry_run {
-        for l in &prep.lines {
-            println!("{l}");
+        let mut text = String::new();
+        for l in &summary.changes {
+            text.push_str(l);
+            text.push('\n');
         }
+        crate::cli::out(&text)?;
         ctx.info(&format!(
             "dry run: the checks pass ({size} to write); nothing was changed"
         ));
-        return Ok(Summary {
-            txid: 0,
-            ..prep.summary
-        });
+        return Ok(Summary { txid: 0, ..summary });
     }
     if prep.noop {
         ctx.info("nothing to do");
         return Ok(Summary::default());
     }
-    for l in &prep.lines {
-        ctx.info(l);
+    // The commands print the plan their own way; here only with -v.
+    for l in &summary.changes {
+        ctx.detail(l);
     }
     let mut j = prep.journal;
     ctx.detail(&format!("transaction {}: {size}", j.txid));
@@ -904,7 +911,7 @@ pub fn apply(ctx: &Ctx, lock: &Lock, plan: &Plan) -> Result<Summary> {
         )
     })?;
     ctx.info(&format!("transaction {} done", j.txid));
-    Ok(prep.summary)
+    Ok(summary)
 }
 
 /// After a failure before the commit point: removes what was staged, so the

@@ -101,7 +101,12 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
         world: db::load_world(&ctx.layout)?,
         command,
     };
-    txn::apply(ctx, &lock, &plan)?;
+    let summary = txn::apply(ctx, &lock, &plan)?;
+    if !ctx.dry_run {
+        for l in &summary.changes {
+            ctx.info(&format!("fix: {l}"));
+        }
+    }
     Ok(())
 }
 

@@ -169,7 +169,12 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
         "rollback: back to the set before transaction {} ({})",
         entry.txid, entry.command
     ));
-    txn::apply(ctx, &lock, &plan)?;
+    let summary = txn::apply(ctx, &lock, &plan)?;
+    if !ctx.dry_run {
+        for l in &summary.changes {
+            ctx.info(&format!("rollback: {l}"));
+        }
+    }
     Ok(())
 }
 
