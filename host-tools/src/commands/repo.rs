@@ -194,9 +194,9 @@ fn build(args: BuildArgs) -> Result<()> {
         );
     }
     println!(
-        "{}: {} packages, {} bytes ({}); serial {}, signed with {} (keynum {}); {:.1} s",
+        "{}: {}, {} bytes ({}); serial {}, signed with {} (keynum {}); {:.1} s",
         repo.dir.display(),
-        repo.packages.len(),
+        count(repo.packages.len(), "package"),
         total,
         ui::human_size(total),
         repo.serial,
@@ -239,14 +239,23 @@ fn verify(args: VerifyArgs) -> Result<()> {
     };
     let v = verify::verify(&dir, &key)?;
     println!(
-        "{}: OK: serial {}, {} packages, {} entries, {} bytes; signed by key {} ({})",
+        "{}: OK: serial {}, {}, {}, {} bytes; signed by key {} ({})",
         dir.display(),
         v.serial,
-        v.packages,
-        v.entries,
+        count(v.packages, "package"),
+        count(v.entries as usize, "entry"),
         v.bytes,
         key.keynum,
         from.display()
     );
     Ok(())
+}
+
+/// `1 package`, `2 packages`, `3 entries`.
+fn count(n: usize, word: &str) -> String {
+    match (n, word.strip_suffix('y')) {
+        (1, _) => format!("1 {word}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {word}s"),
+    }
 }

@@ -2,7 +2,7 @@
 //! the same plan and cache as the image's ([`crate::packages`]), each packed
 //! into a reproducible `NAME-VERSION.warp`, then `index.json`, its signature
 //! and the public key, in one directory ready to serve.
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
@@ -14,6 +14,7 @@ use warp_format::manifest::{self, Manifest};
 
 use super::keys;
 use crate::hash::sha256_file;
+use crate::packages::tree::walk;
 use crate::packages::{Built, Plan, Planned, Settings};
 use crate::{initramfs, paths};
 
@@ -90,38 +91,69 @@ pub fn build(opts: &Options, report: impl FnMut(&Built)) -> Result<Repository> {
         .filter(|p| p.package.repository)
         .map(|p| p.package.name.as_str())
         .collect();
-    fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
-
-    let mut entries = Vec::new();
-    let mut published = Vec::new();
-    for planned in plan.packages.iter().filter(|p| p.package.repository) {
-        let name = planned.package.name.as_str();
-        let root = roots
-            .get(name)
-            .ok_or_else(|| anyhow!("repository package `{name}` was not built"))?;
-        let entry = publish(planned, root, &repository, &opts.out)?;
-        published.push(Published {
-            name: entry.name.clone(),
-            version: entry.version.clone(),
-            file: entry.file.clone(),
-            size: entry.size,
-            installed_size: entry.installed_size,
-        });
-        entries.push(entry);
-    }
-    let mut files: BTreeSet<String> = BTreeSet::new();
-    for e in &entries {
-        ensure!(
-            files.insert(e.file.clone()),
-            "two packages would both be published as {}",
-            e.file
-        );
-    }
-
     let serial = match opts.serial {
         Some(s) => s,
         None => u64::from(initramfs::source_date_epoch()?),
     };
+
+    // Every package checked before anything is written: all problems at once.
+    let mut problems = Vec::new();
+    let mut manifests: Vec<(&Planned, &Path, Manifest)> = Vec::new();
+    let mut files: BTreeSet<String> = BTreeSet::new();
+    for planned in plan.packages.iter().filter(|p| p.package.repository) {
+        let p = &planned.package;
+        let Some(root) = roots.get(p.name.as_str()) else {
+            problems.push(format!("repository package `{}` was not built", p.name));
+            continue;
+        };
+        match manifest_of(planned, root, &repository) {
+            Ok(m) => {
+                let file = archive_name(&p.name, &p.version);
+                if !files.insert(file.clone()) {
+                    problems.push(format!("two packages would both be published as {file}"));
+                }
+                manifests.push((planned, root, m));
+            }
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "nothing was published to {}:\n{}",
+            opts.out.display(),
+            problems.join("\n")
+        );
+    }
+
+    // Packed under temporary names, then renamed into place together with
+    // the index: a failure leaves the previous repository as it was.
+    fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
+    let mut entries = Vec::new();
+    let mut packed: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for (planned, root, m) in &manifests {
+        match pack(planned, root, m, &opts.out) {
+            Ok((entry, tmp)) => {
+                packed.push((tmp, opts.out.join(&entry.file)));
+                entries.push(entry);
+            }
+            Err(e) => {
+                for (tmp, _) in &packed {
+                    let _ = fs::remove_file(tmp);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let published: Vec<Published> = entries
+        .iter()
+        .map(|e| Published {
+            name: e.name.clone(),
+            version: e.version.clone(),
+            file: e.file.clone(),
+            size: e.size,
+            installed_size: e.installed_size,
+        })
+        .collect();
     let index = Index {
         format: index::FORMAT,
         repo: REPO_NAME.to_string(),
@@ -132,6 +164,10 @@ pub fn build(opts: &Options, report: impl FnMut(&Built)) -> Result<Repository> {
     let bytes = index.to_bytes();
     // What warp will check, checked here first.
     Index::parse(&bytes).map_err(|e| anyhow!("the index host-tools made is invalid: {e}"))?;
+    for (tmp, dest) in &packed {
+        fs::rename(tmp, dest)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+    }
     let pub_file = format!("{}.pub", key.name);
     let removed = remove_stale(&opts.out, &files, &pub_file)?;
     let signature = key.signature_file(&bytes);
@@ -165,6 +201,36 @@ pub fn manifest_of(
     repository: &BTreeSet<&str>,
 ) -> Result<Manifest> {
     let p = &planned.package;
+    // Every misplaced file at once (the scan below stops at the first
+    // entry, often just the directory `usr/bin`).
+    let mut entries = Vec::new();
+    walk(root, Path::new(""), &mut entries)?;
+    let outside: Vec<String> = entries
+        .iter()
+        .filter(|(_, meta)| !meta.is_dir())
+        .map(|(rel, _)| rel.to_string_lossy().into_owned())
+        .filter(|rel| warp_format::paths::check_place(rel, false).is_err())
+        .collect();
+    if !outside.is_empty() {
+        const SHOWN: usize = 10;
+        let more = match outside.len().saturating_sub(SHOWN) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        let shown: Vec<String> = outside
+            .iter()
+            .take(SHOWN)
+            .map(|p| format!("/{p}"))
+            .collect();
+        bail!(
+            "repository package `{}` {} installs outside /usr/local and /opt, where warp's \
+             packages go (the image owns the rest): {}{more} (its output: {})",
+            p.name,
+            p.version,
+            shown.join(", "),
+            root.display()
+        );
+    }
     let files = archive::scan(root).map_err(|e| {
         anyhow!(
             "repository package `{}` {}: {e} (its output is {}; a repository package installs \
@@ -195,33 +261,35 @@ pub fn manifest_of(
     Ok(m)
 }
 
-/// Packs one package into `out` and returns its index entry.
-fn publish(
+/// Packs one package into a temporary file of `out`; returns its index
+/// entry and the temporary file (renamed to the entry's `file` later).
+fn pack(
     planned: &Planned,
     root: &Path,
-    repository: &BTreeSet<&str>,
+    manifest: &Manifest,
     out: &Path,
-) -> Result<index::Entry> {
+) -> Result<(index::Entry, PathBuf)> {
     let p = &planned.package;
-    let manifest = manifest_of(planned, root, repository)?;
     let file = archive_name(&p.name, &p.version);
-    let dest = out.join(&file);
     let tmp = out.join(format!(".{file}.tmp"));
-    let written = write_archive(&tmp, &manifest, root, u64::from(planned.epoch));
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e.context(format!(
-            "packing repository package `{}` into {}",
-            p.name,
-            dest.display()
-        )));
-    }
-    fs::rename(&tmp, &dest)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
-    let size = fs::metadata(&dest)
-        .with_context(|| format!("reading {}", dest.display()))?
-        .len();
-    Ok(index::Entry {
+    let written = write_archive(&tmp, manifest, root, u64::from(planned.epoch)).and_then(|()| {
+        let size = fs::metadata(&tmp)
+            .with_context(|| format!("reading {}", tmp.display()))?
+            .len();
+        Ok((size, sha256_file(&tmp)?))
+    });
+    let (size, sha256) = match written {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e.context(format!(
+                "packing repository package `{}` into {}",
+                p.name,
+                out.join(&file).display()
+            )));
+        }
+    };
+    let entry = index::Entry {
         name: p.name.clone(),
         version: p.version.clone(),
         description: p.description.clone(),
@@ -230,9 +298,10 @@ fn publish(
         conflicts: manifest.conflicts.clone(),
         file,
         size,
-        sha256: sha256_file(&dest)?,
+        sha256,
         installed_size: manifest.installed_size(),
-    })
+    };
+    Ok((entry, tmp))
 }
 
 /// The tar stream of `manifest` over `root`, every mtime `mtime`, through
