@@ -190,14 +190,10 @@ pub fn resolve<'a>(
     'pass: for _ in 0..MAX_PASSES {
         let mut chosen: BTreeMap<&'a str, Candidate<'a>> = BTreeMap::new();
         let mut needed_by: BTreeMap<&'a str, &'a str> = BTreeMap::new();
-        // (constraint, the chain of packages that led to it)
-        let mut stack: Vec<(Constraint, Vec<&'a str>)> = world
-            .iter()
-            .rev()
-            .map(|c| (c.clone(), Vec::new()))
-            .collect();
-        while let Some((c, chain)) = stack.pop() {
-            let origin = chain.last().copied();
+        // (constraint, the package that has it; `None`: the world)
+        let mut stack: Vec<(Constraint, Origin<'a>)> =
+            world.iter().rev().map(|c| (c.clone(), None)).collect();
+        while let Some((c, origin)) = stack.pop() {
             if let Some(p) = chosen.get(c.name.as_str()) {
                 if c.allows(p.version) {
                     continue;
@@ -207,6 +203,7 @@ pub fn resolve<'a>(
                     // The pick already saw this constraint and still fails
                     // it: cannot happen, as picks meet every hint; report it
                     // rather than loop.
+                    let chain = chain(origin, &needed_by);
                     return Err(unmet(&c, &chain, &[], installed, available));
                 }
                 known.push((c, origin));
@@ -231,6 +228,7 @@ pub fn resolve<'a>(
                         None => format!("{k} (in the world)"),
                     })
                     .collect();
+                let chain = chain(origin, &needed_by);
                 return Err(unmet(&c, &chain, &others, installed, available));
             };
             chosen.insert(pick.name, pick);
@@ -249,9 +247,7 @@ pub fn resolve<'a>(
                 }
             };
             for dep in deps.iter().rev() {
-                let mut next = chain.clone();
-                next.push(pick.name);
-                stack.push((dep.clone(), next));
+                stack.push((dep.clone(), Some(pick.name)));
             }
         }
         check_conflicts(&chosen)?;
@@ -300,6 +296,24 @@ fn choose<'a>(
         (Some(i), None) => Some(Candidate::installed(i)),
         (None, None) => None,
     }
+}
+
+/// The packages that led from the world to `origin`, outermost first:
+/// each package was picked when first needed, so following who first
+/// needed it walks the depth-first path back (and ends: a package's first
+/// requirer was picked before it).
+fn chain<'a>(origin: Origin<'a>, needed_by: &BTreeMap<&'a str, &'a str>) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut at = origin;
+    while let Some(name) = at {
+        if out.contains(&name) {
+            break;
+        }
+        out.push(name);
+        at = needed_by.get(name).copied();
+    }
+    out.reverse();
+    out
 }
 
 /// The error for a constraint no version meets: the chain that led there
