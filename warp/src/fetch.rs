@@ -72,7 +72,7 @@ fn download(ctx: &Ctx, url: &http::Url, part: &Path, entry: &Entry, who: &str) -
         Got::Body(n) => n,
         Got::NotFound => {
             return Err(Error::network(format!(
-                "{who}: {url}: not found (HTTP 404); the index names a file the repository does \
+                "{who}: {url}: not found; the index names a file the repository does \
                  not have (run `warp update`?)"
             )));
         }

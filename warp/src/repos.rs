@@ -109,7 +109,7 @@ pub fn update(ctx: &Ctx, repo: &Repo, keys: &[PublicKey]) -> Result<Updated> {
     let sig_url = repo.url.join(index::SIGNATURE_FILE);
     ctx.detail(&format!("fetching {index_url}"));
     let bytes = http::get_bytes(&index_url, index::MAX_SIZE)?.ok_or_else(|| {
-        Error::network(format!("{index_url}: not found (HTTP 404): no index there"))
+        Error::network(format!("{index_url}: not found: no repository index there"))
     })?;
     ctx.detail(&format!("fetching {sig_url}"));
     let sig = http::get_bytes(&sig_url, MAX_SIG)?.ok_or_else(|| {

@@ -1,11 +1,11 @@
 //! `warp update`: fetch and verify every repository's index.
-use crate::cli::{self, Sources};
+use crate::cli;
 use crate::config;
 use crate::context::Ctx;
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
 use crate::plan;
-use crate::repos::{self, Freshness};
+use crate::repos::{self, Freshness, RepoIndex};
 use crate::resolve::Available;
 
 pub const HELP: &str = "\
@@ -84,10 +84,19 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
     }
     // What the new indexes offer the installed packages (the stored
     // indexes, verified again like every command reads them).
-    let sources = Sources::load(ctx)?;
+    let mut indexes = Vec::new();
+    for repo in &repos {
+        // Quietly: a repository without an index was just reported.
+        if let Some(index) = repos::load(repo, &ctx.layout.repo_state(&repo.name), &keys)? {
+            indexes.push(RepoIndex {
+                repo: repo.clone(),
+                index,
+            });
+        }
+    }
     let db = Db::load(&ctx.layout)?;
     let world = db::load_world(&ctx.layout)?;
-    let available = Available::new(&sources.indexes);
+    let available = Available::new(&indexes);
     let upgradable = db
         .packages
         .values()
@@ -101,12 +110,12 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
     }
     match failed {
         None => Ok(()),
+        // Each failure was printed above; the status is the first one's.
         Some(first) => Err(Error::new(
             first.code,
             format!(
-                "{failures} of {} repositories could not be updated (the first: {})",
-                repos.len(),
-                first.msg
+                "{failures} of {} repositories could not be updated; their stored indexes are unchanged",
+                repos.len()
             ),
         )),
     }
