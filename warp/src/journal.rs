@@ -111,6 +111,16 @@ impl Journal {
         for u in &self.unlinks {
             paths::check(u, false)?;
         }
+        // What becomes installed.json: the same checks as when it is read.
+        for (name, p) in &self.installed.packages {
+            if name != &p.name || p.manifest.name != p.name {
+                return Err(format!("installed: the entry `{name}` holds {}", p.name));
+            }
+            p.manifest.check()?;
+        }
+        for d in &self.installed.created_dirs {
+            paths::check(d, true)?;
+        }
         Ok(())
     }
 
