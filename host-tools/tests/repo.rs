@@ -699,3 +699,66 @@ fn rootfs_leaves_repository_packages_out_of_the_image() {
         "a repository package is not in the image's notices"
     );
 }
+
+/// The real `packages/warp` in a scratch image: `/usr/bin/warp` (static,
+/// 0755), the signing key's public half as `<keynum>.pub`, the default
+/// repository list; another `K1OS_REPO_KEY` rebuilds it with that key.
+#[test]
+fn the_image_trusts_the_key_the_repository_is_signed_with() {
+    let s = Scratch::new();
+    s.two_repository_packages();
+    let warp = s.path("packages/warp");
+    fs::create_dir_all(&warp).unwrap();
+    for file in ["package.toml", "build.sh"] {
+        fs::copy(checkout().join("packages/warp").join(file), warp.join(file)).unwrap();
+    }
+    let (test_sec, test_pub) = s.keygen("test");
+    let (other_sec, other_pub) = s.keygen("other");
+    let staged = |key: &Path| -> PathBuf {
+        let out = run(s
+            .host_tools(&["rootfs", "--packages"])
+            .arg(s.path("packages"))
+            .env("K1OS_REPO_KEY", key));
+        assert!(out.status.success(), "rootfs failed:\n{}", text(&out));
+        s.path("build/rootfs")
+    };
+    let keynum = |public: &Path| {
+        PublicKey::parse(&fs::read_to_string(public).unwrap())
+            .unwrap()
+            .keynum
+            .to_string()
+    };
+
+    let rootfs = staged(&test_sec);
+    let binary = rootfs.join("usr/bin/warp");
+    assert_eq!(
+        fs::metadata(&binary).unwrap().permissions().mode() & 0o7777,
+        0o755
+    );
+    host_tools::warp_build::check_shippable(&fs::read(&binary).unwrap()).unwrap();
+    let keys: Vec<String> = fs::read_dir(rootfs.join("usr/share/warp/keys"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(keys, [format!("{}.pub", keynum(&test_pub))]);
+    assert_eq!(
+        fs::read(rootfs.join("usr/share/warp/keys").join(&keys[0])).unwrap(),
+        fs::read(&test_pub).unwrap()
+    );
+    let list = fs::read_to_string(rootfs.join("usr/share/warp/repositories")).unwrap();
+    assert!(
+        list.lines().all(|l| l.is_empty() || l.starts_with('#')),
+        "no repository yet: {list}"
+    );
+    assert!(
+        !rootfs.join("usr/local/bin/hello").exists(),
+        "repository packages stay out"
+    );
+
+    let rootfs = staged(&other_sec);
+    let keys: Vec<String> = fs::read_dir(rootfs.join("usr/share/warp/keys"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(keys, [format!("{}.pub", keynum(&other_pub))]);
+}

@@ -63,8 +63,7 @@ pub fn build_key_dir(cache_dir: &Path) -> PathBuf {
 /// The key `repo build` signs with: `$K1OS_REPO_KEY`, else the build key in
 /// `cache_dir`, made now if it does not exist yet.
 pub fn signing_key(cache_dir: &Path) -> Result<SigningKey> {
-    if let Some(path) = paths::env_var(KEY_ENV) {
-        let path = PathBuf::from(path);
+    if let Some(path) = key_from_env() {
         return read_secret(&path).with_context(|| format!("{KEY_ENV}={}", path.display()));
     }
     let dir = build_key_dir(cache_dir);
@@ -84,8 +83,7 @@ pub fn signing_key(cache_dir: &Path) -> Result<SigningKey> {
 /// anything: `$K1OS_REPO_KEY`'s public half, else the build key's. `None`
 /// when there is no build key yet.
 pub fn verifying_key(cache_dir: &Path) -> Result<Option<(PublicKey, PathBuf)>> {
-    if let Some(path) = paths::env_var(KEY_ENV) {
-        let path = PathBuf::from(path);
+    if let Some(path) = key_from_env() {
         let key = read_secret(&path).with_context(|| format!("{KEY_ENV}={}", path.display()))?;
         return Ok(Some((key.public(), path)));
     }
@@ -94,6 +92,17 @@ pub fn verifying_key(cache_dir: &Path) -> Result<Option<(PublicKey, PathBuf)>> {
         return Ok(None);
     }
     Ok(Some((read_secret(&sec)?.public(), sec)))
+}
+
+/// `$K1OS_REPO_KEY`; a relative path is from the checkout, like the other
+/// variables' directories.
+fn key_from_env() -> Option<PathBuf> {
+    let path = PathBuf::from(paths::env_var(KEY_ENV)?);
+    Some(if path.is_relative() {
+        paths::repo_root().join(path)
+    } else {
+        path
+    })
 }
 
 /// Reads a `NAME.sec` file (no passphrase: signify's `-n`).

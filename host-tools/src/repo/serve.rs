@@ -206,9 +206,6 @@ pub fn target_names(target: &str) -> Result<Vec<String>, &'static str> {
     };
     let decoded = percent_decode(path).ok_or("a bad percent-escape")?;
     let names: Vec<String> = decoded.split('/').map(str::to_string).collect();
-    if names.len() > 2 {
-        return Err("only files in the repository and one directory below are served");
-    }
     for name in &names {
         let ok = !name.is_empty()
             && !name.starts_with('.')
@@ -218,6 +215,9 @@ pub fn target_names(target: &str) -> Result<Vec<String>, &'static str> {
         if !ok {
             return Err("not a plain file name (no `..`, hidden files or odd characters)");
         }
+    }
+    if names.len() > 2 {
+        return Err("only files in the repository and one directory below are served");
     }
     Ok(names)
 }
