@@ -9,7 +9,8 @@ pub fn point(name: &str) {
         eprintln!("warp: crash point {name}");
         // SIGKILL, not a panic or exit: what a power cut looks like to the
         // files (no destructors, no flushing of buffered writers).
-        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         std::process::abort();
     }
 }

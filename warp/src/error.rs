@@ -35,7 +35,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(code: Code, msg: impl Into<String>) -> Error {
-        Error { code, msg: msg.into() }
+        Error {
+            code,
+            msg: msg.into(),
+        }
     }
     pub fn failure(msg: impl Into<String>) -> Error {
         Error::new(Code::Failure, msg)

@@ -8,7 +8,6 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use warp_format::archive;
 use warp_format::index::Entry;
 use warp_format::manifest::Manifest;
 
@@ -111,16 +110,6 @@ pub fn hash_file(path: &Path) -> Result<(u64, String)> {
         size += n as u64;
     }
     Ok((size, warp_format::hex(&hash.finalize())))
-}
-
-/// The manifest of a `.warp` archive (zstd-compressed tar whose first
-/// member is `.WARP/manifest.json`).
-pub fn read_manifest(path: &Path) -> Result<Manifest> {
-    let f = fs::File::open(path).ctx(|| format!("reading {}", path.display()))?;
-    let decoder = ruzstd::decoding::StreamingDecoder::new(std::io::BufReader::new(f))
-        .map_err(|e| Error::integrity(format!("{}: not a zstd archive: {e}", path.display())))?;
-    archive::read_manifest(decoder)
-        .map_err(|e| Error::integrity(format!("{}: {e}", path.display())))
 }
 
 /// Checks that a downloaded archive is the package the index promised: the

@@ -2,6 +2,7 @@
 //! upgrade: print the plan, stop there for `--dry-run`, fetch and check
 //! every archive, then hand everything to `txn::apply` at once.
 use std::collections::BTreeMap;
+use std::fs;
 use std::path::PathBuf;
 
 use warp_format::index::Entry;
@@ -97,6 +98,32 @@ pub fn execute(
     if !ctx.quiet {
         cli::out(&plan_text)?;
     }
+    check_space_for_downloads(ctx, res)?;
+    // Archives this command puts into the cache go again if it fails: a
+    // refused transaction leaves the disk as it found it.
+    let mut fetched = Vec::new();
+    let result = fetch_and_apply(ctx, lock, sources, res, world, command, local, &mut fetched);
+    if result.is_err() {
+        for path in &fetched {
+            let _ = fs::remove_file(path);
+        }
+    }
+    result
+}
+
+/// Fetches and checks every archive of the plan (recording in `fetched`
+/// those that were not in the cache yet), then applies it.
+#[allow(clippy::too_many_arguments)]
+fn fetch_and_apply(
+    ctx: &Ctx,
+    lock: &Lock,
+    sources: &Sources,
+    res: &Resolution<'_>,
+    world: &[Constraint],
+    command: String,
+    local: Option<&Local>,
+    fetched: &mut Vec<PathBuf>,
+) -> Result<()> {
     let mut install = Vec::new();
     for p in &res.install {
         let change = if p.repo == LOCAL {
@@ -121,8 +148,12 @@ pub fn execute(
                     p.repo
                 ))
             })?;
+            let was_cached = ctx.layout.cached_archive(&p.entry.sha256).exists();
             let archive = fetch::archive(ctx, repo, &p.entry)?;
-            let manifest = fetch::read_manifest(&archive)?;
+            if !was_cached {
+                fetched.push(archive.clone());
+            }
+            let manifest = txn::read_manifest(&archive)?;
             fetch::check_manifest(&manifest, &p.entry, &archive)?;
             Change {
                 manifest,
@@ -143,6 +174,33 @@ pub fn execute(
     };
     // The engine reports what it did (`transaction N done`).
     txn::apply(ctx, lock, &plan)?;
+    Ok(())
+}
+
+/// Before anything is downloaded: room for the archives not in the cache
+/// yet and for the files they install (the engine checks the files again,
+/// exactly, before it writes them).
+fn check_space_for_downloads(ctx: &Ctx, res: &Resolution<'_>) -> Result<()> {
+    let downloads: u64 = res
+        .install
+        .iter()
+        .filter(|p| p.repo != LOCAL && !ctx.layout.cached_archive(&p.entry.sha256).exists())
+        .map(|p| p.entry.size)
+        .sum();
+    let files: u64 = res.install.iter().map(|p| p.entry.installed_size).sum();
+    let free = txn::free_space(ctx.layout.root())?;
+    if downloads + files > free {
+        let names: Vec<String> = res.install.iter().map(|p| p.entry.id()).collect();
+        return Err(Error::no_space(format!(
+            "not enough free space under {} for {}: {} to download and {} of files, {} is free; \
+             nothing was downloaded or changed",
+            ctx.layout.root().display(),
+            names.join(", "),
+            human_size(downloads),
+            human_size(files),
+            human_size(free)
+        )));
+    }
     Ok(())
 }
 

@@ -98,7 +98,11 @@ pub fn lock(ctx: &Ctx) -> Result<Lock> {
             dry_run: true,
         });
     }
-    fs::create_dir_all(&state).ctx(|| format!("creating {}", state.display()))?;
+    // warp's own directories exist from the first command on, so that what
+    // a refused command leaves is exactly what was there (tests compare).
+    for dir in [&state, &ctx.layout.partial()] {
+        fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
+    }
     let file = fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -230,7 +234,8 @@ thread_local! {
     pub static TEST_FREE_BYTES: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
 }
 
-fn free_space(root: &Path) -> Result<u64> {
+/// The free bytes where `root` is (or would be created).
+pub fn free_space(root: &Path) -> Result<u64> {
     #[cfg(test)]
     if let Some(n) = TEST_FREE_BYTES.with(|c| c.get()) {
         return Ok(n);

@@ -13,6 +13,7 @@ use crate::fetch;
 use crate::fsutil;
 use crate::plan::{self, LOCAL, Local};
 use crate::resolve::{self, Available, Mode};
+use crate::txn;
 
 pub const HELP: &str = "\
 warp install: install packages and their dependencies, in one transaction
@@ -120,7 +121,7 @@ fn install_named(ctx: &Ctx, wanted: &[Constraint]) -> Result<()> {
 
 fn install_local(ctx: &Ctx, file: &Path) -> Result<()> {
     let (size, sha256) = fetch::hash_file(file)?;
-    let manifest = fetch::read_manifest(file)?;
+    let manifest = txn::read_manifest(file)?;
     ctx.warn(&format!(
         "installing an UNVERIFIED package: {} ({} {}) is not signed by any trusted key; \
          warp cannot tell who made it or whether it was changed",
