@@ -43,6 +43,7 @@ pub mod report;
 pub mod sizes;
 pub mod stats;
 pub mod timeline;
+pub mod warp;
 
 use boot::{Boot, Setup};
 use fixtures::{Fixtures, Variant};

@@ -33,6 +33,11 @@ pub struct Args {
     /// the 16 KiB goal for build/init
     #[arg(long)]
     check_budget: bool,
+    /// Only warp's benchmark, no VM: the shipped binary's size, `update` +
+    /// `install` of a 50 MB package over HTTP, `search` in an index of 10,000
+    /// packages (build/bench/warp/warp.json)
+    #[arg(long, conflicts_with_all = ["check_budget", "quick", "boots"])]
+    warp: bool,
     /// Output directory (default: build/bench/)
     #[arg(long)]
     out: Option<PathBuf>,
@@ -41,6 +46,15 @@ pub struct Args {
 pub fn exec(args: Args) -> Result<()> {
     if args.check_budget {
         return check_budget();
+    }
+    if args.warp {
+        let out = args
+            .out
+            .unwrap_or_else(|| paths::build_dir().join("bench"))
+            .join("warp");
+        let figures = bench::warp::run(&out)?;
+        println!("{}", bench::warp::report(&figures));
+        return Ok(());
     }
     let (boots, growth_boots) = if args.quick {
         (
