@@ -34,6 +34,8 @@ echo "==> clippy (warnings are errors)"
 cargo clippy --locked --workspace --all-targets --exclude init-nostd -- -D warnings
 cargo clippy --locked -p init-nostd --lib --tests -- -D warnings
 cargo clippy --locked -p init-nostd -p bench-floor --bins -- -D warnings
+# warp's test-only build (crash points, tests/warp.rs) is code too.
+cargo clippy --locked -p warp --all-targets --features crash-points -- -D warnings
 
 echo "==> dependency licences and duplicates (deny.toml, deny-stage1.toml)"
 cargo deny --locked check licenses bans
@@ -54,3 +56,6 @@ cargo test --workspace --locked
 
 echo "==> benchmarks, quick: init-nostd, the busybox reference and the floor (build/bench/)"
 host_tools bench --quick --no-build
+
+echo "==> warp's benchmark: binary size, a 50 MiB install, search in 10,000 packages (build/bench/warp/)"
+host_tools bench --warp

@@ -81,6 +81,9 @@ pub const PROGRAMS: &[(&str, &str, Purpose)] = &[
     ("losetup", "mount", Purpose::Test),
     // the reference verifier of warp's signify signatures (tests/repo.rs)
     ("signify-openbsd", "signify-openbsd", Purpose::Test),
+    // tests/warp.rs: a second warp against a held lock, a root on a tiny tmpfs
+    ("flock", "util-linux", Purpose::Test),
+    ("mount", "mount", Purpose::Test),
 ];
 
 /// Files (not programs) the build needs, with their Debian package. The kernel

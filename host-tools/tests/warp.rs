@@ -696,9 +696,11 @@ fn raw_member(
     tar.append(&h, data).unwrap();
 }
 
-/// The tar stream of `m` whose members are `members` (name, type, mode,
-/// data, link target) after the manifest.
-fn tar_of(m: &Manifest, members: &[(&str, tar::EntryType, u32, &[u8], &str)]) -> Vec<u8> {
+/// A tar member: name, type, mode, data, link target.
+type Member<'a> = (&'a str, tar::EntryType, u32, &'a [u8], &'a str);
+
+/// The tar stream of `m` whose members are `members` after the manifest.
+fn tar_of(m: &Manifest, members: &[Member]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     let bytes = m.to_bytes();
     raw_member(
@@ -728,21 +730,19 @@ fn attack_archives() -> Vec<(&'static str, Manifest, Vec<u8>)> {
     };
     let data = b"payload";
     let mut out = Vec::new();
-    let mut add = |label: &'static str,
-                   name: &str,
-                   mut files: Vec<FileEntry>,
-                   members: Vec<(&str, tar::EntryType, u32, &[u8], &str)>| {
-        let mut all = roots();
-        all.append(&mut files);
-        let m = manifest_of(name, all, &[]);
-        let mut members_all: Vec<(&str, tar::EntryType, u32, &[u8], &str)> = vec![
-            ("usr", Directory, 0o755, b"", ""),
-            ("usr/local", Directory, 0o755, b"", ""),
-            ("usr/local/bin", Directory, 0o755, b"", ""),
-        ];
-        members_all.extend(members);
-        out.push((label, m.clone(), tar_of(&m, &members_all)));
-    };
+    let mut add =
+        |label: &'static str, name: &str, mut files: Vec<FileEntry>, members: Vec<Member>| {
+            let mut all = roots();
+            all.append(&mut files);
+            let m = manifest_of(name, all, &[]);
+            let mut members_all: Vec<Member> = vec![
+                ("usr", Directory, 0o755, b"", ""),
+                ("usr/local", Directory, 0o755, b"", ""),
+                ("usr/local/bin", Directory, 0o755, b"", ""),
+            ];
+            members_all.extend(members);
+            out.push((label, m.clone(), tar_of(&m, &members_all)));
+        };
     // The manifest itself is bad (the rules refuse it before anything else).
     add(
         "dotdot",
@@ -884,7 +884,9 @@ fn tampered_or_replayed_repositories_are_refused() {
     sys.warp(&["update"]).ok("update");
     let served = sys.server.dir.clone();
 
-    let mut cases: Vec<(&str, Box<dyn Fn()>, &str)> = Vec::new();
+    // (what, how the served repository is spoilt, what the error says)
+    type Case<'a> = (&'static str, Box<dyn Fn() + 'a>, &'static str);
+    let mut cases: Vec<Case> = Vec::new();
     let v1 = fx.v1.clone();
     let s = served.clone();
     let srv = &sys.server;

@@ -228,7 +228,8 @@ mod tests {
 
     #[test]
     fn refusals() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Manifest)>)> = vec![
+        type Spoil = Box<dyn Fn(&mut Manifest)>;
+        let cases: Vec<(&str, Spoil)> = vec![
             (
                 "outside",
                 Box::new(|m| m.files[1].path = "usr/bin/hello".into()),

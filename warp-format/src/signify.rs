@@ -326,16 +326,16 @@ mod tests {
             0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut carry = 0u16;
-        for i in 0..32 {
-            let v = bad.sig[32 + i] as u16 + l[i] as u16 + carry;
-            bad.sig[32 + i] = v as u8;
+        for (s, l) in bad.sig[32..].iter_mut().zip(l) {
+            let v = *s as u16 + l as u16 + carry;
+            *s = v as u8;
             carry = v >> 8;
         }
         assert!(pk.verify(msg, &bad).is_err(), "S + L accepted");
         // Another key: unknown keynum; same keynum but other key: bad.
         let other = key(8).public();
         assert_eq!(
-            verify_with_any(&[other.clone()], msg, &sig),
+            verify_with_any(std::slice::from_ref(&other), msg, &sig),
             Err(Error::UnknownKey(sig.keynum))
         );
         let impostor = SecretKey::from_random([9; 32], [7; 8]);
@@ -390,8 +390,8 @@ mod tests {
 
     fn hex32(s: &str) -> [u8; 32] {
         let mut out = [0; 32];
-        for i in 0..32 {
-            out[i] = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
         }
         out
     }
