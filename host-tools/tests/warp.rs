@@ -1274,6 +1274,10 @@ fn a_second_warp_waits_or_fails_with_the_locked_status() {
     sys.warp(&["install", "tool"])
         .fails_with(8, "lock", "a second warp");
     assert_unchanged(&before, &sys, "a second warp");
+    // Reading needs no lock: the last committed state.
+    sys.warp(&["search", "tool"])
+        .ok("search while another warp runs");
+    assert!(sys.installed().is_empty());
     let start = Instant::now();
     sys.warp(&["--wait", "install", "tool"])
         .ok("install --wait");

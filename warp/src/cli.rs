@@ -6,7 +6,7 @@ use std::io::Write;
 
 use crate::config::{self, Repo};
 use crate::context::Ctx;
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::repos::{self, RepoIndex};
 use crate::txn::{self, Lock};
 
@@ -52,6 +52,26 @@ pub fn lock_and_recover(ctx: &Ctx) -> Result<Lock> {
         ctx.info(&format!("warp: recovered: {what}"));
     }
     Ok(lock)
+}
+
+/// For the commands that only read (search, info, list, history): the lock
+/// and recovery when the lock is free. While another warp holds it, or when
+/// the state cannot be written (a user who is not root), they read the last
+/// committed state instead of failing: every state file is replaced
+/// atomically, so what they read is whole.
+pub fn lock_to_read(ctx: &Ctx) -> Result<Option<Lock>> {
+    match lock_and_recover(ctx) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(e) if e.code == Code::Locked => {
+            ctx.info("warp: another warp is running: showing the state before its transaction");
+            Ok(None)
+        }
+        Err(e) if e.code == Code::Failure && !ctx.layout.journal().exists() => {
+            ctx.detail(&format!("reading without the lock: {e}"));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The repositories and every stored verified index.

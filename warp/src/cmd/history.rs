@@ -25,7 +25,7 @@ Exit status:
   0  success (also with no transaction yet)
   1  failure (a damaged history file: the message names it)
   2  usage
-  8  another warp is running (see --wait)
+While another warp runs, the history as it was before its transaction.
 ";
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of seconds since the epoch.
@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
     if let Some(arg) = args.next().map_err(cli::usage("history"))? {
         return Err(cli::usage("history")(arg.unexpected()));
     }
-    let _lock = cli::lock_and_recover(ctx)?;
+    let _lock = cli::lock_to_read(ctx)?;
     let entries = db::history(&ctx.layout)?;
     if entries.is_empty() {
         ctx.info("history: no transaction yet");

@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
         }
     }
     let name = name.ok_or_else(|| Error::usage("info: which package? (warp info PKG)"))?;
-    let _lock = cli::lock_and_recover(ctx)?;
+    let _lock = cli::lock_to_read(ctx)?;
     let db = Db::load(&ctx.layout)?;
     let installed = db.packages.get(&name);
     if files {

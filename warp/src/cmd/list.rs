@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
             "list: --installed or --upgradable, not both (see warp list --help)",
         ));
     }
-    let _lock = cli::lock_and_recover(ctx)?;
+    let _lock = cli::lock_to_read(ctx)?;
     let db = Db::load(&ctx.layout)?;
     let mut out = String::new();
     if installed_only {

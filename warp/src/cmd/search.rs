@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
     if terms.is_empty() {
         return Err(Error::usage("search: what to look for? (warp search TERM)"));
     }
-    let _lock = cli::lock_and_recover(ctx)?;
+    let _lock = cli::lock_to_read(ctx)?;
     let sources = Sources::load(ctx)?;
     let db = Db::load(&ctx.layout)?;
     let available = Available::new(&sources.indexes);
