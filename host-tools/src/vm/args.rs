@@ -3,7 +3,7 @@ use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::path::Path;
 
-use super::{Accel, Boot, Bus, Display, Firmware, Machine, Network, OVMF};
+use super::{Accel, Boot, Bus, Display, Firmware, GuestForward, Machine, Network, OVMF};
 
 /// Where the guest's serial console goes.
 pub(super) enum Serial<'a> {
@@ -147,11 +147,62 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
         push(&["-drive", &drive, "-device", &device]);
     }
 
-    match machine.network {
+    match &machine.network {
         None => {}
         Some(Network::User) => push(&["-nic", "user,model=virtio-net-pci"]),
+        Some(Network::Restricted { forwards }) => {
+            let mut netdev = format!("user,id={NETDEV},restrict=on");
+            for forward in forwards {
+                netdev += &format!(",guestfwd=tcp:{}-cmd:{}", forward.addr, command(forward)?);
+            }
+            push(&[
+                "-netdev",
+                &netdev,
+                "-device",
+                &format!("virtio-net-pci,netdev={NETDEV}"),
+            ]);
+        }
     }
     Ok(args.into_iter().map(OsString::from).collect())
+}
+
+/// The id of a restricted network's `-netdev`.
+const NETDEV: &str = "net0";
+
+/// A forward's command as the one string after `cmd:`. Its words are passed
+/// bare and must need no quoting: libslirp 4.7 splits the string with
+/// `g_shell_parse_argv`, older ones at single spaces, so a word without
+/// whitespace, quotes, backslashes or `#` means the same to both; and a comma
+/// would end QEMU's `-netdev` option.
+fn command(forward: &GuestForward) -> Result<String> {
+    let what = || format!("the guest forward to {}", forward.addr);
+    if forward.command.is_empty() {
+        bail!("{}: the command is empty", what());
+    }
+    for word in &forward.command {
+        if word.is_empty() {
+            bail!(
+                "{}: an empty argument in {:?} (QEMU's cmd: forward cannot pass one)",
+                what(),
+                forward.command
+            );
+        }
+        if let Some(c) = word
+            .chars()
+            .find(|c| c.is_whitespace() || matches!(c, ',' | '\'' | '"' | '\\' | '#'))
+        {
+            let why = match c {
+                ',' => "a comma would end QEMU's -netdev option",
+                _ => "libslirp splits the command into words itself and cannot be given quoting",
+            };
+            bail!(
+                "{}: the argument {word:?} contains {c:?}, which QEMU's cmd: forward cannot \
+                 pass ({why}); use a path or value without it",
+                what()
+            );
+        }
+    }
+    Ok(forward.command.join(" "))
 }
 
 /// A path as a plain QEMU argument (UTF-8; not inside an option list).
@@ -285,6 +336,79 @@ mod tests {
             "{args}"
         );
         assert!(!args.contains("-bios"), "{args}");
+    }
+
+    #[test]
+    fn a_restricted_network_forwards_to_programs() {
+        use super::super::GUEST_SERVER;
+        let m = Machine::kernel("/k").network(Network::Restricted {
+            forwards: vec![
+                GuestForward::new(
+                    GUEST_SERVER,
+                    ["/t/host-tools", "repo", "serve", "--stdio", "--dir", "/r/x"],
+                ),
+                GuestForward::new("10.0.2.101:8080".parse().unwrap(), ["cat"]),
+            ],
+        });
+        assert!(
+            joined(&m).ends_with(
+                "-netdev user,id=net0,restrict=on,\
+                 guestfwd=tcp:10.0.2.100:80-cmd:/t/host-tools repo serve --stdio --dir /r/x,\
+                 guestfwd=tcp:10.0.2.101:8080-cmd:cat \
+                 -device virtio-net-pci,netdev=net0"
+            ),
+            "{}",
+            joined(&m)
+        );
+        // Each word is one argument: QEMU gets the option as one argv entry.
+        let args = qemu_args(&m, Accel::Tcg, &Serial::Socket(Path::new("/s"))).unwrap();
+        let netdev = args.iter().position(|a| a == "-netdev").unwrap();
+        assert!(
+            args[netdev + 1]
+                .to_str()
+                .unwrap()
+                .starts_with("user,id=net0")
+        );
+        assert_eq!(args[netdev + 2], "-device");
+
+        let alone = Machine::kernel("/k").network(Network::Restricted { forwards: vec![] });
+        assert!(
+            joined(&alone)
+                .ends_with("-netdev user,id=net0,restrict=on -device virtio-net-pci,netdev=net0"),
+            "{}",
+            joined(&alone)
+        );
+    }
+
+    #[test]
+    fn a_forward_command_that_qemu_cannot_pass_is_refused() {
+        let refused = |command: &[&str]| {
+            let m = Machine::kernel("/k").network(Network::Restricted {
+                forwards: vec![GuestForward::new(
+                    "10.0.2.100:80".parse().unwrap(),
+                    command.iter().copied(),
+                )],
+            });
+            qemu_args(&m, Accel::Tcg, &Serial::Socket(Path::new("/s")))
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused(&["serve", "--dir", "/a,b"]);
+        assert!(
+            err.starts_with(
+                "the guest forward to 10.0.2.100:80: the argument \"/a,b\" contains ','"
+            ) && err.contains("a comma would end QEMU's -netdev option"),
+            "{err}"
+        );
+        for word in ["/with space", "it's", "a\"b", "back\\slash", "#x", "tab\t"] {
+            let err = refused(&["serve", word]);
+            assert!(
+                err.contains("libslirp splits the command"),
+                "{word:?}: {err}"
+            );
+        }
+        assert!(refused(&[]).ends_with("the command is empty"));
+        assert!(refused(&["serve", ""]).contains("an empty argument"));
     }
 
     #[test]

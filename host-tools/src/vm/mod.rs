@@ -4,7 +4,8 @@
 //!
 //! - [`Machine`] says what to boot and with what: a kernel directly
 //!   (`-kernel`/`-initrd`) or firmware (SeaBIOS, OVMF) and GRUB; [`Drive`]s on
-//!   named [`Bus`]es; memory, CPUs, an optional network. `args.rs` is the
+//!   named [`Bus`]es; memory, CPUs, an optional [`Network`] (NAT, or
+//!   restricted to [`GuestForward`]s: host programs per connection). `args.rs` is the
 //!   only place that turns it into QEMU's arguments.
 //! - [`accel`]: the accelerator (`K1OS_ACCEL`, parsed once; what unset means
 //!   for tests and for a person) and the lock that runs one VM at a time.
@@ -24,6 +25,7 @@
 //! and `-no-reboot` (unless [`Machine::allow_reboot`]): a guest reboot, or a
 //! kernel panic (`panic=-1`), ends QEMU.
 use anyhow::{Result, bail};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -220,11 +222,49 @@ pub enum Display {
     Window,
 }
 
-/// The guest's network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The guest's network. Both are QEMU's user-mode stack (slirp: no host
+/// setup, no root) on a virtio-net card; its DHCP server gives the guest
+/// 10.0.2.15/24 with the gateway 10.0.2.2.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Network {
-    /// QEMU's user-mode NAT (no host setup), on a virtio-net card.
+    /// NAT to the host's network: the guest reaches whatever the host does.
     User,
+    /// `restrict=on`: the guest reaches nothing outside QEMU — no host port,
+    /// no internet — except its [`GuestForward`]s, each a program QEMU runs
+    /// per connection (no port is opened on the host either). DHCP still
+    /// answers. For tests that must see exactly one server.
+    Restricted { forwards: Vec<GuestForward> },
+}
+
+/// The address tests give their one forwarded server by convention
+/// (`http://10.0.2.100/` in the guest): inside slirp's 10.0.2.0/24, outside
+/// its DHCP range (10.0.2.15 and up) and its own addresses (.2 gateway, .3 DNS).
+pub const GUEST_SERVER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 100), 80);
+
+/// A TCP address in the guest's network whose connections QEMU hands to a
+/// host program (`guestfwd=tcp:ADDR-cmd:COMMAND`): for each connection QEMU
+/// starts `command` with the connection as its stdin, stdout **and stderr**,
+/// so the program must not log to stderr. The command is given to QEMU as
+/// one shell-quoted string (libslirp splits it with `g_shell_parse_argv`,
+/// searching `PATH` for the program); it cannot contain a comma, which ends
+/// QEMU's option ([`Machine`]'s arguments are refused with an error naming it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestForward {
+    pub addr: SocketAddrV4,
+    /// The program and its arguments.
+    pub command: Vec<String>,
+}
+
+impl GuestForward {
+    pub fn new<S: Into<String>>(
+        addr: SocketAddrV4,
+        command: impl IntoIterator<Item = S>,
+    ) -> GuestForward {
+        GuestForward {
+            addr,
+            command: command.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 /// A VM: what it boots and with what. Build it with the methods, then
