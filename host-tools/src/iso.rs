@@ -7,7 +7,11 @@
 //! from `iso/grub.cfg.in`), `/system.squashfs`; `/boot/grub/bios.img`, the BIOS
 //! El Torito image (`grub-mkimage -O i386-pc-eltorito`); GPT partition 2, an
 //! EFI system partition appended after the ISO 9660 data, holding
-//! `EFI/BOOT/BOOTX64.EFI` (`grub-mkimage -O x86_64-efi`); GRUB's
+//! `EFI/BOOT/BOOTX64.EFI` (`grub-mkimage -O x86_64-efi`); `/repo`, warp's
+//! signed repository (what `./k1os repo build` makes: archives,
+//! `index.json`, `index.json.sig`), which the image's default repository
+//! list names as `file:///run/k1os/media/repo/`, so packages install from
+//! the stick without a network; GRUB's
 //! `boot_hybrid.img` in the MBR, so a BIOS boots the stick. Both GRUB images
 //! carry the same embedded config (`iso/early.cfg.in`): find the volume
 //! labelled `K1OS`, load its `grub.cfg`. This is the recipe
@@ -17,14 +21,17 @@
 //! **A build is a list of named steps** ([`build`]), each printed with its
 //! elapsed time: check the host and the inputs (every problem at once) →
 //! kernel (cached by [`kernel::ensure_kernel`]) → initramfs → root filesystem
-//! ([`root_filesystem`], the one seam with `host-tools rootfs`) → GRUB images
-//! and ESP → `grub.cfg` → the ISO. The GRUB step and the ISO step are skipped
+//! ([`root_filesystem`], the one seam with `host-tools rootfs`) → the
+//! repository ([`repository`], the one seam with `host-tools repo build`) →
+//! GRUB images and ESP → `grub.cfg` → the ISO. The GRUB step and the ISO step are skipped
 //! when their stamp (a hash of every input, in `<out>/iso/*.stamp`) matches,
 //! so a rebuild with nothing changed only re-checks.
 //!
 //! **Reproducible**: `SOURCE_DATE_EPOCH` (default: the last commit's time,
 //! [`initramfs::source_date_epoch`]) goes to `xorriso` (volume dates, GPT
-//! GUIDs, file dates) and to mtools (FAT timestamps); every file and directory
+//! GUIDs, file dates), to mtools (FAT timestamps) and to the repository (its
+//! archives' mtimes and its index's serial; Ed25519 signatures are
+//! deterministic, so the signature is too); every file and directory
 //! of the staging tree gets that mtime; `TZ=UTC`; the FAT serial is fixed.
 //! Two builds of the same inputs are byte-identical (`host-tools/tests/iso.rs`
 //! checks it).
@@ -37,6 +44,7 @@ use k1os_contract::contract::{self, key};
 
 use crate::initramfs::{self, Compression};
 use crate::kernel::{self, Profile};
+use crate::repo::build as repo_build;
 use crate::run::{self, Cmd};
 use crate::{notices, paths, rootfs, ui};
 
@@ -59,6 +67,10 @@ pub const GRUB_CFG_PATH: &str = "/boot/grub/grub.cfg";
 pub const BIOS_IMAGE_PATH: &str = "/boot/grub/bios.img";
 /// The UEFI loader inside the ESP: the removable-media path every firmware tries.
 pub const EFI_LOADER_PATH: &str = "/EFI/BOOT/BOOTX64.EFI";
+/// warp's signed repository on the media. Stage 1 mounts the media at
+/// `/run/k1os/media`, so the image's default repository list
+/// (`packages/warp/build.sh`) names it `file:///run/k1os/media/repo/`.
+pub const REPO_PATH: &str = "/repo";
 
 /// Menu titles; tests and `host-tools qemu` choose entries by title
 /// ([`crate::vm::Console::select_entry`]).
@@ -342,6 +354,7 @@ pub fn build(opts: &Options) -> Result<Built> {
     ));
 
     let system = root_filesystem(opts)?;
+    let repo = repository(opts)?;
 
     let grub = grub_images(&work, epoch)?;
 
@@ -362,10 +375,11 @@ pub fn build(opts: &Options) -> Result<Built> {
         bios_image: &grub.bios,
         esp: &grub.esp,
         notices: &notices,
+        repo: &repo,
     };
     let rebuilt = assemble(&inputs, &work, &iso, epoch)?;
 
-    let artefacts = [
+    let mut artefacts: Vec<Artefact> = [
         ("kernel (/boot/vmlinuz)", kernel.bzimage.clone()),
         ("initramfs (/boot/initramfs.img)", initrd.image.clone()),
         ("root filesystem (/system.squashfs)", system.clone()),
@@ -381,6 +395,19 @@ pub fn build(opts: &Options) -> Result<Built> {
         path,
     })
     .collect();
+    // Before the ISO's own line, which stays last.
+    artefacts.insert(
+        3,
+        Artefact {
+            what: "repository (/repo)",
+            size: repo
+                .files
+                .iter()
+                .map(|f| file_size(&repo.dir.join(f)))
+                .sum(),
+            path: repo.dir.clone(),
+        },
+    );
     Ok(Built {
         iso,
         rebuilt,
@@ -485,6 +512,71 @@ pub fn root_filesystem(opts: &Options) -> Result<PathBuf> {
         ui::human_size(built.size)
     ));
     Ok(built.image)
+}
+
+/// The repository that becomes the ISO's `/repo`.
+pub struct MediaRepo {
+    /// `<out>/repo/` (`build/repo/` by default, where `./k1os repo build`
+    /// puts it too).
+    pub dir: PathBuf,
+    /// Its files, sorted: the archives, `index.json`, `index.json.sig`, the
+    /// signing key's `.pub`.
+    pub files: Vec<String>,
+}
+
+/// The signed repository of the checkout's `repository = true` packages,
+/// built by [`repo_build::build`] into `<out>/repo/` (packages cached like
+/// the image's; the build key, or `$K1OS_REPO_KEY`, signs it: the key whose
+/// public half the image trusts). The serial is `SOURCE_DATE_EPOCH`, so a
+/// newer ISO's repository is newer for warp too.
+pub fn repository(opts: &Options) -> Result<MediaRepo> {
+    let step = ui::Step::start("repository (./k1os repo build)");
+    let mut repo_opts = repo_build::Options::default_for_checkout();
+    repo_opts.out = opts.out.join(REPO_PATH.trim_start_matches('/'));
+    repo_opts.settings.work_dir = opts.out.join("packages");
+    let built = repo_build::build(&repo_opts, |b| {
+        let what = if b.cached { "cached" } else { "built" };
+        ui::detail(&format!(
+            "package {} {}: {what} ({:.1} s)",
+            b.name,
+            b.version,
+            b.elapsed.as_secs_f64()
+        ));
+    })?;
+    // Everything `repo build` left in the directory, which it keeps to
+    // exactly its outputs (stale archives and keys removed); its temporary
+    // files start with a dot and are gone once it returned.
+    let mut files = Vec::new();
+    for entry in
+        fs::read_dir(&built.dir).with_context(|| format!("reading {}", built.dir.display()))?
+    {
+        let entry = entry.with_context(|| format!("reading {}", built.dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if !entry.file_type()?.is_file() {
+            bail!(
+                "{}: not a regular file; a repository directory holds only files",
+                entry.path().display()
+            );
+        }
+        files.push(name);
+    }
+    files.sort();
+    let bytes: u64 = built.packages.iter().map(|p| p.size).sum();
+    step.done(&format!(
+        "{} package{}, {} (serial {}, key {})",
+        built.packages.len(),
+        if built.packages.len() == 1 { "" } else { "s" },
+        ui::human_size(bytes),
+        built.serial,
+        built.keynum
+    ));
+    Ok(MediaRepo {
+        dir: built.dir,
+        files,
+    })
 }
 
 /// Copies `THIRD-PARTY-NOTICES` out of the root image (where `host-tools
@@ -627,6 +719,7 @@ struct IsoInputs<'a> {
     bios_image: &'a Path,
     esp: &'a Path,
     notices: &'a Path,
+    repo: &'a MediaRepo,
 }
 
 /// Stages the tree, clamps its mtimes and runs `xorriso`, unless the stamp
@@ -645,6 +738,9 @@ fn assemble(inputs: &IsoInputs, work: &Path, iso: &Path, epoch: u32) -> Result<b
     key.file(BIOS_IMAGE_PATH, inputs.bios_image)?;
     key.file("ESP", inputs.esp)?;
     key.file(NOTICES_PATH, inputs.notices)?;
+    for file in &inputs.repo.files {
+        key.file(&format!("{REPO_PATH}/{file}"), &inputs.repo.dir.join(file))?;
+    }
     key.file("MBR", Path::new(BOOT_HYBRID_IMG))?;
     let stamp = Stamp::new(work, "iso", &key);
     if stamp.is_fresh(&[iso]) {
@@ -657,6 +753,15 @@ fn assemble(inputs: &IsoInputs, work: &Path, iso: &Path, epoch: u32) -> Result<b
         fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
     }
     let image = contract::DEFAULT_IMAGE;
+    let repo_files: Vec<(String, PathBuf)> = inputs
+        .repo
+        .files
+        .iter()
+        .map(|f| (format!("{REPO_PATH}/{f}"), inputs.repo.dir.join(f)))
+        .collect();
+    // An empty repository still has its index: the directory always exists.
+    fs::create_dir_all(root.join(REPO_PATH.trim_start_matches('/')))
+        .with_context(|| format!("creating {REPO_PATH} in {}", root.display()))?;
     for (dest, src) in [
         (KERNEL_PATH, inputs.kernel),
         (INITRD_PATH, inputs.initrd),
@@ -664,7 +769,10 @@ fn assemble(inputs: &IsoInputs, work: &Path, iso: &Path, epoch: u32) -> Result<b
         (BIOS_IMAGE_PATH, inputs.bios_image),
         (image, inputs.system),
         (NOTICES_PATH, inputs.notices),
-    ] {
+    ]
+    .into_iter()
+    .chain(repo_files.iter().map(|(d, s)| (d.as_str(), s.as_path())))
+    {
         let to = root.join(dest.trim_start_matches('/'));
         fs::create_dir_all(to.parent().expect("staged files are in a directory"))
             .with_context(|| format!("creating the directory of {}", to.display()))?;

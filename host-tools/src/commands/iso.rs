@@ -8,12 +8,18 @@ use host_tools::kernel::Profile;
 use host_tools::{paths, ui};
 
 /// Build the bootable hybrid ISO (BIOS + UEFI, CD + USB stick): kernel,
-/// initramfs and root filesystem as needed, then build/k1os.iso
+/// initramfs, root filesystem and warp's repository as needed, then
+/// build/k1os.iso
 #[derive(clap::Args)]
 #[command(after_help = "\
 Each step is skipped when its inputs have not changed: a rebuild with nothing
 changed takes a second or two. The ISO is reproducible (SOURCE_DATE_EPOCH,
 default the last commit's time). The kernel is cached in $K1OS_CACHE.
+
+The ISO carries warp's signed repository as /repo (the packages with
+`repository = true`, built into DIR/repo/ as `./k1os repo build` does, signed
+with the build key or $K1OS_REPO_KEY): a booted K1OS installs from it with no
+network (`warp update`, then `warp install NAME`).
 
 Examples:
   ./k1os iso                  for real PCs (generic kernel: ~20 min at first)
@@ -34,7 +40,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     system: Option<PathBuf>,
 
-    /// Output directory: DIR/k1os.iso, DIR/initramfs.img, DIR/iso/ [default: build/]
+    /// Output directory: DIR/k1os.iso, DIR/initramfs.img, DIR/repo/, DIR/iso/
+    /// [default: build/]
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
