@@ -26,6 +26,21 @@ pub struct Repo {
     pub url: Url,
 }
 
+impl Repo {
+    /// For a `file://` repository whose directory does not exist, that
+    /// directory: the repository is absent, not broken. The image's list
+    /// names the boot media's repository (`file:///run/k1os/media/repo/`),
+    /// which is not there when stage 1 released the media (`k1os.toram`)
+    /// or the media carries no repository; `update` skips it with a line
+    /// instead of failing.
+    pub fn absent_dir(&self) -> Option<&str> {
+        match &self.url {
+            Url::File { path } if !Path::new(path).is_dir() => Some(path),
+            _ => None,
+        }
+    }
+}
+
 /// A repository name: `[a-z0-9_-]+` (it names a directory under
 /// `var/lib/warp/repos/`).
 pub fn valid_repo_name(name: &str) -> bool {
@@ -217,6 +232,31 @@ mod tests {
             assert!(e.msg.contains(why), "{bad}: {}", e.msg);
             assert!(e.msg.starts_with("etc/warp/repositories:"), "{}", e.msg);
         }
+    }
+
+    #[test]
+    fn absent_file_repositories() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = |url: String| Repo {
+            name: "media".into(),
+            url: Url::parse(&url).unwrap(),
+        };
+        let here = format!("file://{}/", d.path().display());
+        assert_eq!(repo(here).absent_dir(), None);
+        let gone = format!("file://{}/repo/", d.path().display());
+        assert_eq!(
+            repo(gone).absent_dir(),
+            Some(format!("{}/repo/", d.path().display()).as_str())
+        );
+        // A file where the directory should be is not a repository either.
+        fs::write(d.path().join("f"), "").unwrap();
+        assert!(
+            repo(format!("file://{}/f", d.path().display()))
+                .absent_dir()
+                .is_some()
+        );
+        // HTTP repositories are never absent: only a fetch can tell.
+        assert_eq!(repo("http://10.0.2.100/".into()).absent_dir(), None);
     }
 
     #[test]

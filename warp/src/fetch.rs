@@ -45,6 +45,13 @@ pub fn archive(ctx: &Ctx, repo: &Repo, entry: &Entry) -> Result<PathBuf> {
     fs::create_dir_all(&partial).ctx(|| format!("creating {}", partial.display()))?;
     let part = partial.join(format!("{}.part", entry.sha256));
     ctx.detail(&format!("downloading {url} to {}", part.display()));
+    if let Some(dir) = repo.absent_dir() {
+        return Err(Error::network(format!(
+            "{who}: repository `{}` is not there: {dir} does not exist (the boot media is not \
+             mounted, or holds no repository)",
+            repo.name
+        )));
+    }
     let result = download(ctx, &url, &part, entry, &who);
     if let Err(e) = result {
         let _ = fs::remove_file(&part);

@@ -249,9 +249,12 @@ fn too_long(url: &Url, cap: u64, announced: Option<u64>) -> Error {
 }
 
 fn connect(url: &Url, host: &str, port: u16) -> Result<TcpStream> {
-    let addrs = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| Error::network(format!("{url}: cannot resolve `{host}`: {e}")))?;
+    let addrs = (host, port).to_socket_addrs().map_err(|e| {
+        Error::network(format!(
+            "cannot reach {url}: cannot resolve `{host}` ({e}) — no network, or no DNS server \
+             in /etc/resolv.conf?"
+        ))
+    })?;
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, TIMEOUT) {
@@ -262,13 +265,40 @@ fn connect(url: &Url, host: &str, port: u16) -> Result<TcpStream> {
                 timeouts.map_err(|e| Error::network(format!("{url}: {e}")))?;
                 return Ok(s);
             }
-            Err(e) => last = Some(format!("{addr}: {e}")),
+            Err(e) => last = Some(unreachable_reason(&addr, &e)),
         }
     }
     Err(Error::network(match last {
-        Some(why) => format!("{url}: cannot connect: {why}"),
-        None => format!("{url}: `{host}` has no address"),
+        Some(why) => format!("cannot reach {url}: {why}"),
+        None => format!("cannot reach {url}: `{host}` has no address"),
     }))
+}
+
+/// Why a connection to `addr` failed, in words a user can act on: the
+/// errno that means "no network here" says so, instead of only
+/// `Network is unreachable (os error 101)`.
+fn unreachable_reason(addr: &std::net::SocketAddr, e: &io::Error) -> String {
+    const ENETUNREACH: i32 = 101;
+    const EHOSTUNREACH: i32 = 113;
+    const ECONNREFUSED: i32 = 111;
+    let ip = addr.ip();
+    match (e.raw_os_error(), e.kind()) {
+        (Some(ENETUNREACH), _) => format!(
+            "network unreachable — no network? (no route to {ip}: see `ip addr` and `ip route`)"
+        ),
+        (Some(EHOSTUNREACH), _) => {
+            format!("host {ip} unreachable (nothing answers at that address on the network)")
+        }
+        (Some(ECONNREFUSED), _) => format!(
+            "connection refused by {addr} (the host is up, but no server listens on port {})",
+            addr.port()
+        ),
+        (_, io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => format!(
+            "no answer from {addr} within {} s (a firewall, or the host is down)",
+            TIMEOUT.as_secs()
+        ),
+        _ => format!("{addr}: {e}"),
+    }
 }
 
 enum Response {
@@ -659,11 +689,27 @@ mod tests {
         let url = Url::parse(&format!("http://127.0.0.1:{port}/r/")).unwrap();
         let e = get_bytes(&url.join("index.json"), 10).unwrap_err();
         assert_eq!(e.code, Code::Network);
-        assert!(
-            e.msg.contains(&format!("127.0.0.1:{port}/r/index.json")),
-            "{}",
-            e.msg
+        assert_eq!(
+            e.msg,
+            format!(
+                "cannot reach http://127.0.0.1:{port}/r/index.json: connection refused by \
+                 127.0.0.1:{port} (the host is up, but no server listens on port {port})"
+            )
         );
+    }
+
+    #[test]
+    fn unreachable_reasons_say_what_to_check() {
+        let addr: std::net::SocketAddr = "10.0.2.100:80".parse().unwrap();
+        let reason = |errno| unreachable_reason(&addr, &io::Error::from_raw_os_error(errno));
+        assert_eq!(
+            reason(101),
+            "network unreachable — no network? (no route to 10.0.2.100: see `ip addr` and `ip \
+             route`)"
+        );
+        assert!(reason(113).starts_with("host 10.0.2.100 unreachable"));
+        assert!(reason(110).starts_with("no answer from 10.0.2.100:80 within 30 s"));
+        assert!(reason(13).starts_with("10.0.2.100:80: "), "{}", reason(13));
     }
 
     #[test]

@@ -212,6 +212,12 @@ pub fn load_all(ctx: &Ctx, repos: &[Repo], keys: &[PublicKey]) -> Result<Vec<Rep
                 repo: repo.clone(),
                 index,
             }),
+            // An absent file:// repository (the boot media's, not mounted)
+            // is not one to update: `warp update` says so itself.
+            None if repo.absent_dir().is_some() => ctx.detail(&format!(
+                "repository `{}` is absent and has no index",
+                repo.name
+            )),
             None => ctx.warn(&format!(
                 "repository `{}` has no index yet: run `warp update`",
                 repo.name

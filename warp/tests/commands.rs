@@ -622,7 +622,7 @@ fn over_http() {
     root.fails(
         &["update"],
         3,
-        &format!("http://127.0.0.1:{port}/r/index.json: cannot connect"),
+        &format!("cannot reach http://127.0.0.1:{port}/r/index.json: connection refused"),
     );
 }
 

@@ -16,8 +16,9 @@ its temporary files (`.warp-*`) and the empty directories it created are
 removed, and the old package set stands. After it (state `committing`) it is
 finished: every new file was already written and synced, so the remaining
 renames, removals and database writes are done, and the new set stands.
-Prints what it did, or `nothing to recover`. Every other warp command does
-this first; stage 2 runs it at boot. A journal that cannot be read is an
+Prints what it did, or `nothing to recover` (not with -q: then it prints
+only what it did). Every other warp command does this first; stage 2 runs
+`warp -q recover` at boot, before the services start. A journal that cannot be read is an
 error naming it: warp never guesses what to delete.
 
 Temporary files that no journal accounts for are reported (not deleted).
@@ -45,6 +46,7 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
     }
     match what {
         Some(what) => cli::outln(format_args!("{what}")),
+        None if ctx.quiet => Ok(()),
         None => cli::outln(format_args!("nothing to recover")),
     }
 }

@@ -3,7 +3,7 @@ use crate::cli;
 use crate::config;
 use crate::context::Ctx;
 use crate::db::{self, Db};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::plan;
 use crate::repos::{self, Freshness, RepoIndex};
 use crate::resolve::Available;
@@ -26,7 +26,14 @@ checks, before keeping anything:
 A verified index replaces the stored one in var/lib/warp/repos/NAME/; a
 refused one changes nothing, and the previous index stays in use. Every
 repository is tried even when one fails; the exit status is then the
-failure's (3 network, 4 integrity).
+failure's (3 network, 4 integrity). A repository that cannot be reached is
+one line naming it, its URL and why (`network unreachable — no network?`);
+the others still update.
+
+A file:// repository whose directory does not exist is absent, not an
+error: the image's `media` repository (file:///run/k1os/media/repo/, the
+boot media's) is not there when the media was released (k1os.toram) or
+holds no repository. It is skipped with one line and keeps its stored index.
 
 With --dry-run, lists the repositories and fetches nothing.
 ";
@@ -61,9 +68,16 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
             ctx.layout.admin_keys().display()
         ));
     }
-    let mut failed: Option<Error> = None;
-    let mut failures = 0;
+    let mut failed: Vec<(&str, Error)> = Vec::new();
     for repo in &repos {
+        if let Some(dir) = repo.absent_dir() {
+            cli::outln(format_args!(
+                "{}: skipped: {dir} does not exist (the boot media is not mounted, or holds no \
+                 repository)",
+                repo.name
+            ))?;
+            continue;
+        }
         match repos::update(ctx, repo, &keys) {
             Ok(u) => {
                 let what = match u.freshness {
@@ -75,11 +89,7 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
                 };
                 cli::outln(format_args!("{}: {what}", repo.name))?;
             }
-            Err(e) => {
-                eprintln!("warp: {}: {}", repo.name, e.msg);
-                failures += 1;
-                failed.get_or_insert(e);
-            }
+            Err(e) => failed.push((&repo.name, e)),
         }
     }
     // What the new indexes offer the installed packages (the stored
@@ -108,15 +118,30 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
             if upgradable == 1 { "" } else { "s" }
         ));
     }
-    match failed {
-        None => Ok(()),
-        // Each failure was printed above; the status is the first one's.
-        Some(first) => Err(Error::new(
-            first.code,
-            format!(
-                "{failures} of {} repositories could not be updated; their stored indexes are unchanged",
-                repos.len()
-            ),
-        )),
+    // The failures last, after what did update: one line each. A single
+    // failure is warp's error itself (so an unreachable repository is one
+    // line); several are followed by a count.
+    let Some((_, first)) = failed.first() else {
+        return Ok(());
+    };
+    let code = first.code;
+    if let [(name, e)] = failed.as_slice() {
+        let kept = if code == Code::Integrity {
+            " (refused: the stored index is unchanged and stays in use)"
+        } else {
+            ""
+        };
+        return Err(Error::new(code, format!("{name}: {}{kept}", e.msg)));
     }
+    for (name, e) in &failed {
+        eprintln!("warp: {name}: {}", e.msg);
+    }
+    Err(Error::new(
+        code,
+        format!(
+            "{} of {} repositories could not be updated; their stored indexes are unchanged",
+            failed.len(),
+            repos.len()
+        ),
+    ))
 }
