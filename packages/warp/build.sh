@@ -19,14 +19,28 @@ case $keynum in
 esac
 install -m 0644 "$pub" "$DESTDIR/usr/share/warp/keys/$keynum.pub"
 
-# The default repository list: none yet (an administrator adds one with
-# `warp repo add`, which writes /etc/warp/repositories).
-cat > "$DESTDIR/usr/share/warp/repositories" <<'LIST'
+# The default repository list: the boot media's own repository (`./k1os iso`
+# puts the signed repository on the ISO as /repo, and stage 1 leaves the media
+# mounted at $K1OS_RUN_MEDIA, /run/k1os/media), so packages install with no
+# network. Where the media is not mounted (k1os.toram) warp skips it. An
+# administrator adds more with `warp repo add`, which writes
+# /etc/warp/repositories.
+case $K1OS_RUN_MEDIA in
+/?*) ;;
+*)
+	echo "error: K1OS_RUN_MEDIA ('$K1OS_RUN_MEDIA') is not the contract's media path" >&2
+	exit 1
+	;;
+esac
+{
+	cat <<'LIST'
 # warp's default repositories, one `NAME URL` a line (http:// or file://).
 # `warp repo add NAME URL` writes /etc/warp/repositories, which replaces this
-# list. Example:
+# list (starting from it). Example of a network repository:
 # k1os http://10.0.2.100/
 LIST
+	echo "media file://$K1OS_RUN_MEDIA/repo/"
+} > "$DESTDIR/usr/share/warp/repositories"
 chmod 0644 "$DESTDIR/usr/share/warp/repositories"
 
 cat > "$DESTDIR/usr/share/doc/warp/README" <<'DOC'
