@@ -203,7 +203,7 @@ pub fn guess_profile(config: &Config) -> (Profile, &'static str) {
 /// where there is no source tree (a config copied out of `build/`, a cache
 /// hit in CI), and Kconfig's language (`if` blocks spanning `source`d files,
 /// menus with `depends on`, `select`, tristate expressions, `$(ARCH)` macros)
-/// is much more code to get right than this list of ~90 options. A unit
+/// is much more code to get right than this list of ~120 options. A unit
 /// test keeps it complete: every option of every fragment must have a row.
 /// When moving to another kernel, re-read the Kconfig entries of these rows.
 const DEPENDS: &[(&str, &[&str])] = &[
@@ -232,6 +232,52 @@ const DEPENDS: &[(&str, &[&str])] = &[
     ("NET", &[]),
     ("UNIX", &["NET"]),
     ("INET", &["NET"]),
+    ("FILE_LOCKING", &[]),
+    ("FUTEX", &[]),
+    // Network cards: drivers/net/Kconfig wraps everything in `if NETDEVICES`,
+    // the virtual drivers also in `if NET_CORE`, the Ethernet ones in
+    // `if ETHERNET` and `if NET_VENDOR_<vendor>`, PHY drivers in `if PHYLIB`,
+    // USB adapters in `if USB_NET_DRIVERS`.
+    ("PACKET", &["NET"]),
+    ("NETDEVICES", &["NET"]),
+    ("NET_CORE", &["NETDEVICES"]),
+    ("VIRTIO_NET", &["NETDEVICES", "NET_CORE", "VIRTIO"]),
+    ("ETHERNET", &["NETDEVICES", "NET"]),
+    // `default PTP_1588_CLOCK`, or y when PTP is off: PTP_1588_CLOCK=m makes
+    // it m, and then the drivers that depend on it cannot be built in.
+    ("PTP_1588_CLOCK_OPTIONAL", &[]),
+    ("NET_VENDOR_INTEL", &["ETHERNET"]),
+    ("E1000", &["NET_VENDOR_INTEL", "PCI"]),
+    (
+        "E1000E",
+        &["NET_VENDOR_INTEL", "PCI", "PTP_1588_CLOCK_OPTIONAL"],
+    ),
+    (
+        "IGB",
+        &["NET_VENDOR_INTEL", "PCI", "PTP_1588_CLOCK_OPTIONAL"],
+    ),
+    (
+        "IGC",
+        &["NET_VENDOR_INTEL", "PCI", "PTP_1588_CLOCK_OPTIONAL"],
+    ),
+    ("NET_VENDOR_REALTEK", &["ETHERNET", "PCI"]),
+    ("R8169", &["NET_VENDOR_REALTEK", "PCI"]),
+    ("PHYLIB", &["NETDEVICES"]),
+    ("REALTEK_PHY", &["PHYLIB"]),
+    ("NET_VENDOR_BROADCOM", &["ETHERNET", "PCI"]),
+    (
+        "TIGON3",
+        &["NET_VENDOR_BROADCOM", "PCI", "PTP_1588_CLOCK_OPTIONAL"],
+    ),
+    ("NET_VENDOR_ATHEROS", &["ETHERNET", "PCI"]),
+    ("ALX", &["NET_VENDOR_ATHEROS", "PCI"]),
+    ("ATL1C", &["NET_VENDOR_ATHEROS", "PCI"]),
+    ("USB_NET_DRIVERS", &["NETDEVICES", "USB", "NET"]),
+    ("USB_USBNET", &["USB_NET_DRIVERS"]),
+    ("USB_NET_CDCETHER", &["USB_NET_DRIVERS", "USB_USBNET"]),
+    ("USB_NET_CDC_NCM", &["USB_NET_DRIVERS", "USB_USBNET"]),
+    ("USB_NET_AX88179_178A", &["USB_NET_DRIVERS", "USB_USBNET"]),
+    ("USB_RTL8152", &["USB_NET_DRIVERS"]),
     ("MISC_FILESYSTEMS", &[]),
     ("SQUASHFS", &["MISC_FILESYSTEMS", "BLOCK"]),
     ("SQUASHFS_XZ", &["MISC_FILESYSTEMS", "SQUASHFS"]),
@@ -428,6 +474,46 @@ mod tests {
             [
                 "CONFIG_EFI_STUB is not set: it depends on CONFIG_EFI, which is not set \
               (CONFIG_EFI depends on CONFIG_ACPI, which is not set)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_config_without_the_network_is_reported() {
+        // The qemu profile's requirements over a config from before issue 12
+        // (tinyconfig: INET on, no network device support, no packet sockets).
+        let config =
+            "CONFIG_NET=y\nCONFIG_INET=y\nCONFIG_VIRTIO=y\n# CONFIG_NETDEVICES is not set\n";
+        let problems: Vec<String> =
+            check_config(&parse_config(config), &requirements(Profile::Qemu).unwrap())
+                .iter()
+                .filter(|p| {
+                    ["PACKET", "NETDEVICES", "NET_CORE", "VIRTIO_NET"].contains(&p.option.as_str())
+                })
+                .map(|p| format!("{p}   [{}]", p.fragment))
+                .collect();
+        assert_eq!(
+            problems,
+            [
+                "CONFIG_PACKET is not set   [k1os.config]",
+                "CONFIG_NETDEVICES is not set   [k1os.config]",
+                "CONFIG_NET_CORE is not set: it depends on CONFIG_NETDEVICES, which is not set   [k1os.config]",
+                "CONFIG_VIRTIO_NET is not set: it depends on CONFIG_NETDEVICES, which is not set; \
+                 it depends on CONFIG_NET_CORE, which is not set (CONFIG_NET_CORE depends on \
+                 CONFIG_NETDEVICES, which is not set)   [k1os.config]",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_built_in_nic_behind_a_ptp_module_names_it() {
+        let config = "CONFIG_PCI=y\nCONFIG_ETHERNET=y\nCONFIG_NET_VENDOR_INTEL=y\n\
+                      CONFIG_PTP_1588_CLOCK_OPTIONAL=m\nCONFIG_E1000E=m\n";
+        assert_eq!(
+            messages(config, "CONFIG_E1000E=y\n"),
+            [
+                "CONFIG_E1000E=m, but K1OS needs CONFIG_E1000E=y: it depends on \
+                 CONFIG_PTP_1588_CLOCK_OPTIONAL, which is m (a module), so this one cannot be y"
             ]
         );
     }
