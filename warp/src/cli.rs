@@ -94,7 +94,11 @@ impl Sources {
     }
 }
 
-/// Stage 1's boot record says `mode=ram`: the upper layer is a tmpfs.
+/// Stage 1's boot record says `mode=ram`: the upper layer is a tmpfs. The
+/// record is `key=value` lines (`docs/boot-contract.md`, "What stage 2
+/// finds"; the key is `boot_file::MODE` of `init-nostd/src/contract.rs`,
+/// the value `persist` or `ram`, never `auto`). No record (not K1OS, or
+/// `--root`) is not RAM mode.
 pub fn ram_mode(ctx: &Ctx) -> bool {
     std::fs::read_to_string(ctx.layout.boot_record())
         .is_ok_and(|s| s.lines().any(|l| l.trim() == "mode=ram"))
@@ -104,5 +108,32 @@ pub fn ram_mode(ctx: &Ctx) -> bool {
 pub fn warn_ram_mode(ctx: &Ctx) {
     if ram_mode(ctx) {
         ctx.warn("this system runs in RAM mode: what you install is gone at the next boot");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::root;
+
+    /// Records as stage 1 writes them (`init-nostd/src/record.rs`).
+    #[test]
+    fn ram_mode_reads_the_boot_record() {
+        let r = root();
+        assert!(!ram_mode(&r.ctx), "no record");
+        std::fs::create_dir_all(r.path("run/k1os")).unwrap();
+        let record = |mode: &str, data: &str| {
+            format!(
+                "mode={mode}\nmedia=/dev/sr0\ndata={data}\nimage=/system.squashfs\n\
+                 init=/sbin/init\ntime_us.early=2125\ntime_us.media=41311\n"
+            )
+        };
+        std::fs::write(r.path("run/k1os/boot"), record("ram", "none")).unwrap();
+        assert!(ram_mode(&r.ctx));
+        std::fs::write(r.path("run/k1os/boot"), record("persist", "/dev/vda")).unwrap();
+        assert!(!ram_mode(&r.ctx));
+        // Another key's value is not the mode.
+        std::fs::write(r.path("run/k1os/boot"), "mode=persist\nimage=mode=ram\n").unwrap();
+        assert!(!ram_mode(&r.ctx));
     }
 }
