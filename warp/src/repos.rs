@@ -218,9 +218,12 @@ pub fn load_all(ctx: &Ctx, repos: &[Repo], keys: &[PublicKey]) -> Result<Vec<Rep
                 "repository `{}` is absent and has no index",
                 repo.name
             )),
+            // Not "run `warp update`" alone: the user may just have run it,
+            // with this repository out of reach.
             None => ctx.warn(&format!(
-                "repository `{}` has no index yet: run `warp update`",
-                repo.name
+                "repository `{}` has no index yet, so none of its packages are offered \
+                 (`warp update` fetches it; it has not reached {} so far)",
+                repo.name, repo.url
             )),
         }
     }

@@ -127,7 +127,7 @@ pub fn run(ctx: &Ctx, args: &mut lexopt::Parser) -> Result<()> {
     let code = first.code;
     if let [(name, e)] = failed.as_slice() {
         let kept = if code == Code::Integrity {
-            " (refused: the stored index is unchanged and stays in use)"
+            "; refused: the stored index is unchanged and stays in use"
         } else {
             ""
         };
