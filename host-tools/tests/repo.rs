@@ -746,9 +746,14 @@ fn the_image_trusts_the_key_the_repository_is_signed_with() {
         fs::read(&test_pub).unwrap()
     );
     let list = fs::read_to_string(rootfs.join("usr/share/warp/repositories")).unwrap();
-    assert!(
-        list.lines().all(|l| l.is_empty() || l.starts_with('#')),
-        "no repository yet: {list}"
+    let repos: Vec<&str> = list
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(
+        repos,
+        ["media file:///run/k1os/media/repo/"],
+        "only the boot media's repository (`./k1os iso` puts it there): {list}"
     );
     assert!(
         !rootfs.join("usr/local/bin/hello").exists(),
