@@ -51,15 +51,39 @@ pub fn serve_tcp(dir: &Path, port: u16, listening: impl FnOnce(SocketAddr)) -> R
     Ok(())
 }
 
-/// Serves one connection on stdin and stdout, then returns.
+/// Serves one connection on stdin and stdout, then returns. The request is
+/// logged on stderr unless stderr is the connection itself: QEMU's
+/// `guestfwd=…-cmd:` gives the command the connection as stdin, stdout and
+/// stderr, and a log line there would reach the client after the answer.
 pub fn serve_stdio(dir: &Path) -> Result<()> {
     let dir = repository_dir(dir)?;
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = io::BufWriter::new(io::stdout().lock());
     let exchange = respond(&dir, &mut input, &mut output).context("answering on stdout")?;
     output.flush().context("answering on stdout")?;
-    log("stdio", &exchange);
+    if !stderr_is_stdout() {
+        log("stdio", &exchange);
+    }
     Ok(())
+}
+
+/// Are stdout and stderr the same open file (device and inode)?
+fn stderr_is_stdout() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let identity = |fd: std::os::fd::BorrowedFd<'_>| {
+        let meta = fs::File::from(fd.try_clone_to_owned().ok()?)
+            .metadata()
+            .ok()?;
+        Some((meta.dev(), meta.ino()))
+    };
+    match (
+        identity(io::stdout().as_fd()),
+        identity(io::stderr().as_fd()),
+    ) {
+        (Some(out), Some(err)) => out == err,
+        _ => false,
+    }
 }
 
 fn repository_dir(dir: &Path) -> Result<PathBuf> {
