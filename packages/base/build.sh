@@ -26,6 +26,14 @@ chmod 0700 "$DESTDIR/root"
 chmod 1777 "$DESTDIR/tmp"
 chmod 0640 "$DESTDIR/etc/shadow"
 ln -s ../proc/self/mounts "$DESTDIR/etc/mtab"
+# DNS servers come with DHCP leases (/usr/share/udhcpc/default.script), kept
+# in RAM under the run directory: the data partition is not written at every
+# lease. Dangling until a lease; resolvers then use 127.0.0.1.
+ln -s "..$K1OS_RUN_DIR/network/resolv.conf" "$DESTDIR/etc/resolv.conf"
+# Debian's busybox udhcpc runs /etc/udhcpc/default.script unless told
+# otherwise: a hand-started udhcpc configures the interface like the service.
+install -d -m 0755 "$DESTDIR/etc/udhcpc"
+ln -s ../../usr/share/udhcpc/default.script "$DESTDIR/etc/udhcpc/default.script"
 
 # Templates.
 esc() { printf '%s' "$1" | sed 's/[\\|&]/\\&/g'; }
