@@ -273,6 +273,69 @@ fn dhcp_sets_the_route_and_dns_on_the_user_network() {
         "{}",
         c.failure("/etc/resolv.conf does not resolve to the run directory")
     );
+
+    // Supervision: a udhcpc that dies is started again (within the
+    // service's 5 s poll), which gets the lease again.
+    let pid = run_ok(&mut c, "cat /run/k1os/network/eth0.udhcpc");
+    let pid = pid.trim();
+    run_ok(&mut c, &format!("kill {pid}"));
+    c.wait_for(
+        &format!("k1os: network: eth0: udhcpc (pid {pid}) exited; starting it again"),
+        LEASE_TIMEOUT,
+    )
+    .or_panic();
+    c.wait_for(LEASE_LINE, LEASE_TIMEOUT).or_panic();
+    let again = run_ok(&mut c, "cat /run/k1os/network/eth0.udhcpc");
+    assert_ne!(
+        again.trim(),
+        pid,
+        "{}",
+        c.failure("udhcpc was not restarted")
+    );
+    let routes = run_ok(&mut c, "ip -4 route");
+    assert_has(
+        &c,
+        "`ip -4 route` after the restart",
+        &routes,
+        "default via 10.0.2.2 dev eth0",
+    );
+
+    power_off(&mut c, SHUTDOWN_TIMEOUT);
+}
+
+#[test]
+fn a_nic_without_a_dhcp_server_does_not_hold_the_boot() {
+    // The link is up, nothing answers: udhcpc keeps asking in the background
+    // and says so once, after its first round of discovers (3, 3 s apart).
+    let name = "network_isolated";
+    let mut c = start(&vm().network(Network::Isolated), name);
+    wait_for_shell(&mut c, name);
+    let waiting = "k1os: network: eth0: no DHCP offer yet; udhcpc keeps asking in the background";
+    c.wait_for(waiting, LEASE_TIMEOUT).or_panic();
+    let link = run_ok(&mut c, "ip link show dev eth0");
+    // Brought up by the deconfig event; LOWER_UP: the carrier is there.
+    assert_has(&c, "`ip link show dev eth0`", &link, ",UP,LOWER_UP>");
+    let addr = run_ok(&mut c, "ip -4 addr show dev eth0");
+    assert!(
+        !addr.contains("inet "),
+        "{}",
+        c.failure(&format!("eth0 has an address without a lease:\n{addr}"))
+    );
+    let pid = run_ok(&mut c, "cat /run/k1os/network/eth0.udhcpc");
+    assert_eq!(
+        c.run(&format!("kill -0 {}", pid.trim()), COMMAND_TIMEOUT)
+            .or_panic()
+            .status,
+        0,
+        "{}",
+        c.failure("udhcpc gave up")
+    );
+    let lines = c
+        .transcript()
+        .lines()
+        .filter(|l| l.contains(NETWORK_LINE))
+        .count();
+    assert_eq!(lines, 1, "{}", c.failure("more than the one waiting line"));
     power_off(&mut c, SHUTDOWN_TIMEOUT);
 }
 

@@ -162,11 +162,17 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
                 &format!("virtio-net-pci,netdev={NETDEV}"),
             ]);
         }
+        Some(Network::Isolated) => push(&[
+            "-netdev",
+            &format!("hubport,id={NETDEV},hubid=0"),
+            "-device",
+            &format!("virtio-net-pci,netdev={NETDEV}"),
+        ]),
     }
     Ok(args.into_iter().map(OsString::from).collect())
 }
 
-/// The id of a restricted network's `-netdev`.
+/// The id of the `-netdev` of a restricted or isolated network.
 const NETDEV: &str = "net0";
 
 /// A forward's command as the one string after `cmd:`. Its words are passed
@@ -370,6 +376,14 @@ mod tests {
                 .starts_with("user,id=net0")
         );
         assert_eq!(args[netdev + 2], "-device");
+
+        let isolated = Machine::kernel("/k").network(Network::Isolated);
+        assert!(
+            joined(&isolated)
+                .ends_with("-netdev hubport,id=net0,hubid=0 -device virtio-net-pci,netdev=net0"),
+            "{}",
+            joined(&isolated)
+        );
 
         let alone = Machine::kernel("/k").network(Network::Restricted { forwards: vec![] });
         assert!(

@@ -222,9 +222,10 @@ pub enum Display {
     Window,
 }
 
-/// The guest's network. Both are QEMU's user-mode stack (slirp: no host
-/// setup, no root) on a virtio-net card; its DHCP server gives the guest
-/// 10.0.2.15/24 with the gateway 10.0.2.2.
+/// The guest's network, always on a virtio-net card (`eth0` in the guest).
+/// `User` and `Restricted` are QEMU's user-mode stack (slirp: no host setup,
+/// no root), whose DHCP server gives the guest 10.0.2.15/24 (with the
+/// gateway 10.0.2.2 and DNS 10.0.2.3 unless restricted).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Network {
     /// NAT to the host's network: the guest reaches whatever the host does.
@@ -234,6 +235,11 @@ pub enum Network {
     /// per connection (no port is opened on the host either). DHCP still
     /// answers. For tests that must see exactly one server.
     Restricted { forwards: Vec<GuestForward> },
+    /// A virtio-net card whose link is up but leads nowhere (a QEMU hub
+    /// with no other port): no DHCP server, nothing answers — a cable in a
+    /// switch with no router behind it. QEMU warns on stderr that the hub
+    /// is not connected to the host network.
+    Isolated,
 }
 
 /// The address tests give their one forwarded server by convention
