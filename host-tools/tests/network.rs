@@ -1,15 +1,19 @@
-//! Stage 2's network: QEMU boots (TCG unless `K1OS_ACCEL` says otherwise) of
-//! the real kernel (`build/kernel/bzImage`, qemu profile: virtio-net, packet
-//! sockets), stage 1 and the real root filesystem (`build/system.squashfs`)
-//! on a test ISO, like `stage2.rs`. The network is QEMU's restricted
-//! user-mode network ([`Network::Restricted`]): DHCP from QEMU, and one
-//! reachable server, `host-tools repo serve --stdio` run by QEMU per
-//! connection at `http://10.0.2.100/`. Run `./k1os kernel --profile qemu`,
-//! `./k1os initramfs` and `./k1os rootfs` first.
+//! Stage 2's network (`rootfs/sbin/k1os-network`, the udhcpc script
+//! `rootfs/usr/share/udhcpc/default.script`): QEMU boots (TCG unless
+//! `K1OS_ACCEL` says otherwise) of the real kernel (`build/kernel/bzImage`,
+//! qemu profile: virtio-net, packet sockets), stage 1 and the real root
+//! filesystem (`build/system.squashfs`) on a test ISO, like `stage2.rs`. Run
+//! `./k1os kernel --profile qemu`, `./k1os initramfs` and `./k1os rootfs`
+//! first.
+//!
+//! The networks ([`Network`]): restricted (QEMU's DHCP, and one reachable
+//! server, `host-tools repo serve --stdio` run by QEMU per connection at
+//! `http://10.0.2.100/`), QEMU's NAT (a router and DNS in the lease; nothing
+//! is fetched from outside), isolated (a NIC and no DHCP server), none.
 //!
 //! Console logs are kept in `build/test-logs/network_*.log`; each test prints
 //! the time from stage 1's hand-over to `k1os: stage 2 ready` (printk times),
-//! so a boot with a NIC can be compared with one without.
+//! so boots with and without a NIC can be compared, and when the lease came.
 mod common;
 
 use std::path::{Path, PathBuf};
