@@ -23,9 +23,15 @@ install -m 0755 "$bb" "$DESTDIR/bin/busybox"
 	ln -s "$target" "$DESTDIR/$applet"
 done
 
-# The licence notice Debian ships with it.
-install -d -m 0755 "$DESTDIR/usr/share/doc/busybox"
-install -m 0644 "$WORKDIR/deb/usr/share/doc/busybox-static/copyright" "$DESTDIR/usr/share/doc/busybox/copyright"
+# The licence notices: Debian's for busybox, glibc's (linked into the static
+# binary), and the texts they name as /usr/share/common-licenses/NAME.
+dpkg-deb -x "$SRCDIR/libc-dev-bin.deb" "$WORKDIR/libc"
+doc=$DESTDIR/usr/share/doc/busybox
+install -d -m 0755 "$doc"
+install -m 0644 "$WORKDIR/deb/usr/share/doc/busybox-static/copyright" "$doc/copyright"
+install -m 0644 "$WORKDIR/libc/usr/share/doc/libc-dev-bin/copyright" "$doc/copyright.glibc"
+install -m 0644 "$SRCDIR/GPL-2" "$doc/GPL-2"
+install -m 0644 "$SRCDIR/LGPL-2.1" "$doc/LGPL-2.1"
 
 # The image's stage 2 is busybox init and its shells: make sure they are here.
 for f in sbin/init bin/sh sbin/syslogd sbin/klogd; do

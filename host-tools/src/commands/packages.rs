@@ -29,10 +29,18 @@ pub fn exec(args: Args) -> Result<()> {
         settings.packages_dir = dir;
     }
     let plan = Plan::new(settings)?;
-    println!(
-        "{:<12} {:<24} {:<16} {:<6} {:<8} {:<12} DESCRIPTION",
-        "NAME", "VERSION", "LICENSE", "INTO", "CACHED", "DEPENDS"
-    );
+    let mut rows = vec![
+        [
+            "NAME",
+            "VERSION",
+            "INTO",
+            "CACHED",
+            "DEPENDS",
+            "LICENSE",
+            "DESCRIPTION",
+        ]
+        .map(String::from),
+    ];
     for (i, p) in plan.packages.iter().enumerate() {
         let pkg = &p.package;
         let cached = if plan.is_cached(i) { "yes" } else { "no" };
@@ -42,10 +50,31 @@ pub fn exec(args: Args) -> Result<()> {
         } else {
             pkg.depends.join(",")
         };
-        println!(
-            "{:<12} {:<24} {:<16} {:<6} {:<8} {:<12} {}",
-            pkg.name, pkg.version, pkg.license, into, cached, depends, pkg.description
-        );
+        rows.push([
+            pkg.name.clone(),
+            pkg.version.clone(),
+            into.into(),
+            cached.into(),
+            depends,
+            pkg.license.clone(),
+            pkg.description.clone(),
+        ]);
+    }
+    // Columns as wide as their longest value (licence expressions of static
+    // Debian binaries run long), the description last.
+    let mut widths = [0; 6];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in &rows {
+        let mut line = String::new();
+        for (w, cell) in widths.iter().zip(row) {
+            line += &format!("{cell:<w$}  ");
+        }
+        line += &row[6];
+        println!("{line}");
     }
     Ok(())
 }
