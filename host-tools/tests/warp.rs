@@ -92,6 +92,7 @@ impl Run {
         self
     }
     fn fails_with(self, code: i32, needle: &str, what: &str) -> Run {
+        refused(what, &self);
         assert_eq!(
             self.code(),
             Some(code),
@@ -103,6 +104,16 @@ impl Run {
         );
         self
     }
+}
+
+/// What warp said when it refused (shown with `--nocapture`: the table of
+/// bad inputs and warp's answers).
+fn refused(what: &str, r: &Run) {
+    eprintln!(
+        "refused: {what}: status {:?}: {}",
+        r.code(),
+        r.stderr.trim()
+    );
 }
 
 impl std::fmt::Display for Run {
@@ -862,6 +873,7 @@ fn bad_archives_are_refused_and_change_nothing() {
     for (label, m, _) in &attacks {
         let before = sys.snapshot();
         let r = sys.warp(&["install", &m.name]);
+        refused(label, &r);
         assert_eq!(r.code(), Some(4), "{label}: wrong exit status:\n{r}");
         assert!(
             r.stderr.contains(&m.name),
@@ -957,6 +969,7 @@ fn tampered_or_replayed_repositories_are_refused() {
         tamper();
         let before = sys.snapshot();
         let r = sys.warp(&["update"]);
+        refused(label, &r);
         assert_eq!(r.code(), Some(4), "{label}: wrong exit status:\n{r}");
         assert!(
             r.stderr.contains(needle),
