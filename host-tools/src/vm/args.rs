@@ -3,7 +3,9 @@ use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::path::Path;
 
-use super::{Accel, Boot, Bus, Display, Firmware, GuestForward, Machine, Network, OVMF};
+use super::{
+    Accel, Boot, Bus, Display, Firmware, GuestForward, Machine, MachineType, Network, OVMF,
+};
 
 /// Where the guest's serial console goes.
 pub(super) enum Serial<'a> {
@@ -35,6 +37,9 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
     let mut args: Vec<String> = accel.qemu_args().iter().map(|a| a.to_string()).collect();
     let mut push = |words: &[&str]| args.extend(words.iter().map(|w| w.to_string()));
     push(&["-nodefaults", "-no-user-config"]);
+    if machine.machine_type != MachineType::Pc {
+        push(&["-machine", machine.machine_type.name()]);
+    }
     if !machine.allow_reboot {
         push(&["-no-reboot"]);
     }
@@ -88,6 +93,11 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
     // Controllers are added before their first drive; ports count per bus.
     let mut ports = std::collections::BTreeMap::<&str, usize>::new();
     let mut boot_index = 0;
+    // Drives on the chipset's own IDE/AHCI controller. On `pc` QEMU picks the
+    // next free unit itself; q35's AHCI ports are buses of one unit each,
+    // which QEMU does not fill in order by itself, so they are named.
+    let mut builtin = 0;
+    let q35 = machine.machine_type == MachineType::Q35;
     for (i, d) in machine.drives.iter().enumerate() {
         if d.read_only && matches!(d.bus, Bus::Ide | Bus::Sata) {
             bail!(
@@ -107,9 +117,29 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
         if d.snapshot {
             drive += ",snapshot=on";
         }
+        let mut on_builtin = |kind: &str| -> Result<String> {
+            let port = builtin;
+            builtin += 1;
+            let max = machine.machine_type.builtin_ide_ports();
+            if port >= max {
+                bail!(
+                    "{}: the {} machine's built-in IDE/AHCI controller has {max} ports, all taken",
+                    d.path.display(),
+                    machine.machine_type.name()
+                );
+            }
+            Ok(match q35 {
+                true => format!("{kind},drive={id},bus=ide.{port}"),
+                false => format!("{kind},drive={id}"),
+            })
+        };
+        const XHCI: (&str, &str) = ("xhci0", "qemu-xhci,id=xhci0");
+        // `hub`: a device the drive's device plugs into, added just before it.
+        let mut hub = None;
         let (controller, device) = match d.bus {
-            Bus::Cdrom => (None, format!("ide-cd,drive={id}")),
-            Bus::Ide => (None, format!("ide-hd,drive={id}")),
+            Bus::Cdrom => (None, on_builtin("ide-cd")?),
+            Bus::Ide => (None, on_builtin("ide-hd")?),
+            Bus::Sata if q35 => (None, on_builtin("ide-hd")?),
             Bus::Virtio => (None, format!("virtio-blk-pci,drive={id}")),
             Bus::Nvme => (None, format!("nvme,drive={id},serial=k1os{i}")),
             Bus::Sata => (
@@ -127,9 +157,17 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
                 ),
             ),
             Bus::Usb => (
-                Some(("xhci0", "qemu-xhci,id=xhci0")),
+                Some(XHCI),
                 format!("usb-storage,drive={id},bus=xhci0.0,removable=on"),
             ),
+            // A UAS device is a SCSI host of its own with one target (0).
+            Bus::Uas => {
+                hub = Some(format!("usb-uas,id=uas{i},bus=xhci0.0"));
+                (
+                    Some(XHCI),
+                    format!("scsi-hd,drive={id},bus=uas{i}.0,scsi-id=0,lun=0"),
+                )
+            }
         };
         if let Some((name, controller)) = controller {
             let port = ports.entry(name).or_insert(0);
@@ -137,6 +175,9 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
                 push(&["-device", controller]);
             }
             *port += 1;
+        }
+        if let Some(hub) = hub {
+            push(&["-device", &hub]);
         }
         let device = if d.boot {
             boot_index += 1;
@@ -423,6 +464,79 @@ mod tests {
         }
         assert!(refused(&[]).ends_with("the command is empty"));
         assert!(refused(&["serve", ""]).contains("an empty argument"));
+    }
+
+    #[test]
+    fn q35_puts_cds_and_disks_on_its_ahci_ports() {
+        use super::super::MachineType;
+        let m = Machine::firmware(Firmware::Uefi)
+            .q35()
+            .drive(Drive::cdrom("/k.iso").boot())
+            .drive(Drive::sata("/a.img"))
+            .drive(Drive::ide("/b.img").snapshot())
+            .drive(Drive::nvme("/n.img"))
+            .drive(Drive::usb("/s.img").snapshot())
+            .drive(Drive::uas("/u.img").read_only());
+        assert_eq!(m.machine_type, MachineType::Q35);
+        let args = joined(&m);
+        assert!(
+            args.starts_with("-accel tcg -nodefaults -no-user-config -machine q35 -no-reboot "),
+            "{args}"
+        );
+        for part in [
+            "-drive if=none,id=drive0,file=/k.iso,format=raw,readonly=on \
+             -device ide-cd,drive=drive0,bus=ide.0,bootindex=0 ",
+            "-drive if=none,id=drive1,file=/a.img,format=raw -device ide-hd,drive=drive1,bus=ide.1 ",
+            "-device ide-hd,drive=drive2,bus=ide.2 ",
+            "-device nvme,drive=drive3,serial=k1os3 ",
+            "-device qemu-xhci,id=xhci0 -drive if=none,id=drive4,file=/s.img,format=raw,snapshot=on \
+             -device usb-storage,drive=drive4,bus=xhci0.0,removable=on ",
+        ] {
+            assert!(args.contains(part), "{part:?} not in {args}");
+        }
+        assert!(
+            args.ends_with(
+                "-device usb-uas,id=uas5,bus=xhci0.0 \
+                 -drive if=none,id=drive5,file=/u.img,format=raw,readonly=on \
+                 -device scsi-hd,drive=drive5,bus=uas5.0,scsi-id=0,lun=0"
+            ),
+            "{args}"
+        );
+        // The chipset's AHCI is used, not a second controller; one xHCI.
+        assert!(!args.contains("-device ahci"), "{args}");
+        assert_eq!(args.matches("-device qemu-xhci").count(), 1, "{args}");
+
+        let pc = joined(&Machine::kernel("/k").drive(Drive::cdrom("/k.iso")));
+        assert!(!pc.contains("-machine"), "{pc}");
+        assert!(
+            pc.contains("-device ide-cd,drive=drive0 ") || pc.ends_with("ide-cd,drive=drive0"),
+            "{pc}"
+        );
+    }
+
+    #[test]
+    fn the_builtin_controller_runs_out_of_ports() {
+        let mut m = Machine::kernel("/k").q35();
+        for _ in 0..7 {
+            m = m.drive(Drive::cdrom("/k.iso"));
+        }
+        let err = qemu_args(&m, Accel::Tcg, &Serial::Socket(Path::new("/s")))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "/k.iso: the q35 machine's built-in IDE/AHCI controller has 6 ports, all taken"
+        );
+        let pc = (0..5).fold(Machine::kernel("/k"), |m, _| {
+            m.drive(Drive::cdrom("/k.iso"))
+        });
+        let err = qemu_args(&pc, Accel::Tcg, &Serial::Socket(Path::new("/s")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the pc machine's built-in IDE/AHCI controller has 4 ports"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -101,6 +101,42 @@ pub enum Bus {
     Usb,
     /// An NVMe controller of its own (`/dev/nvmeXn1`).
     Nvme,
+    /// A USB 3 stick that speaks USB Attached SCSI (`usb-uas` with one
+    /// `scsi-hd` on it) behind the xHCI controller (`/dev/sdX` through the
+    /// `uas` driver, not `usb-storage`).
+    Uas,
+}
+
+/// The emulated chipset (QEMU's `-machine`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MachineType {
+    /// QEMU's default `pc` (i440FX + PIIX3): a PIIX IDE controller with two
+    /// buses of two units each; SATA disks get an AHCI controller added.
+    #[default]
+    Pc,
+    /// `q35` (ICH9), what PCs of the last 15 years look like: PCIe, and a
+    /// built-in AHCI controller with six ports (`ide.0`–`ide.5`) that
+    /// `-nodefaults` keeps. CD-ROMs, IDE and SATA drives all go on those
+    /// ports (`ata_piix` is not involved; `ahci` drives them).
+    Q35,
+}
+
+impl MachineType {
+    /// QEMU's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MachineType::Pc => "pc",
+            MachineType::Q35 => "q35",
+        }
+    }
+
+    /// How many drives its built-in IDE/AHCI controller takes.
+    pub fn builtin_ide_ports(self) -> usize {
+        match self {
+            MachineType::Pc => 4,
+            MachineType::Q35 => 6,
+        }
+    }
 }
 
 /// The image format of a drive's file.
@@ -191,6 +227,10 @@ impl Drive {
         Drive::new(Bus::Nvme, path)
     }
 
+    pub fn uas(path: impl Into<PathBuf>) -> Drive {
+        Drive::new(Bus::Uas, path)
+    }
+
     pub fn read_only(mut self) -> Drive {
         self.read_only = true;
         self
@@ -279,6 +319,8 @@ impl GuestForward {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Machine {
     pub boot: Boot,
+    /// The chipset; `pc` unless [`Machine::q35`].
+    pub machine_type: MachineType,
     pub drives: Vec<Drive>,
     pub memory_mib: u32,
     pub cpus: u32,
@@ -312,6 +354,7 @@ impl Machine {
     fn new(boot: Boot, memory_mib: u32) -> Machine {
         Machine {
             boot,
+            machine_type: MachineType::Pc,
             drives: Vec::new(),
             memory_mib,
             cpus: 1,
@@ -347,6 +390,16 @@ impl Machine {
             Boot::Firmware(_) => panic!("a firmware boot's command line is GRUB's"),
         }
         self
+    }
+
+    pub fn machine_type(mut self, machine_type: MachineType) -> Machine {
+        self.machine_type = machine_type;
+        self
+    }
+
+    /// On QEMU's `q35` chipset ([`MachineType::Q35`]).
+    pub fn q35(self) -> Machine {
+        self.machine_type(MachineType::Q35)
     }
 
     pub fn drive(mut self, drive: Drive) -> Machine {
