@@ -112,6 +112,8 @@ pub struct Problem {
     /// Why Kconfig left it so, when the dependency table knows.
     pub blocker: Option<String>,
     pub fragment: String,
+    /// What a real PC booted with this kernel goes without ([`REAL_PC`]).
+    pub real_pc: Option<&'static str>,
 }
 
 impl fmt::Display for Problem {
@@ -126,6 +128,9 @@ impl fmt::Display for Problem {
         }
         if let Some(b) = &self.blocker {
             write!(f, ": {b}")?;
+        }
+        if let Some(loss) = self.real_pc {
+            write!(f, " (a real PC without it: {loss})")?;
         }
         Ok(())
     }
@@ -151,6 +156,10 @@ pub fn check_config(config: &Config, requirements: &[Requirement]) -> Vec<Proble
             actual,
             blocker,
             fragment: req.fragment.clone(),
+            real_pc: REAL_PC
+                .iter()
+                .find(|(o, _)| *o == req.option)
+                .map(|(_, loss)| *loss),
         });
     }
     out
@@ -172,9 +181,58 @@ pub fn report(path: &Path, profile: Profile, problems: &[Problem]) -> String {
     for p in problems {
         s += &format!("\n  {p}   [{}]", p.fragment);
     }
+    let mut losses: Vec<&str> = problems.iter().filter_map(|p| p.real_pc).collect();
+    losses.dedup();
+    if !losses.is_empty() {
+        s += &format!(
+            "\nOn a real PC this kernel would go without: {}",
+            losses.join("; ")
+        );
+    }
     s += "\n(see kernel/README.md, \"Checking a config\")";
     s
 }
+
+/// The options without which a real PC loses the hardware it boots from or
+/// is used with, and what it loses: `kernel check` says so next to the
+/// option's name, so a missing `CONFIG_BLK_DEV_NVME` reads as "no NVMe
+/// disks" (a stick boots, then the data partition is never found). The
+/// qemu profile requires the storage ones too (k1os.config), the generic
+/// profile all of them (generic.config adds the framebuffer and USB HID).
+/// The EFI framebuffer is `FB_EFI` in 6.1 (`SYSFB_SIMPLEFB` + `DRM_SIMPLEDRM`
+/// is the other way; generic.config uses `FB_EFI`, which needs `FB=y`).
+const REAL_PC: &[(&str, &str)] = &[
+    ("ATA", "SATA disks and CD drives (AHCI)"),
+    ("SATA_AHCI", "SATA disks and CD drives (AHCI)"),
+    ("BLK_DEV_NVME", "NVMe disks"),
+    ("USB", "USB (sticks, keyboards)"),
+    ("USB_PCI", "USB host controllers (all of a PC's are on PCI)"),
+    (
+        "USB_XHCI_HCD",
+        "USB 3 (xHCI) ports, where a stick is plugged in",
+    ),
+    (
+        "USB_XHCI_PCI",
+        "USB 3 (xHCI) ports, where a stick is plugged in",
+    ),
+    ("USB_STORAGE", "USB sticks"),
+    ("USB_UAS", "USB 3 sticks and enclosures that speak UAS"),
+    (
+        "FB",
+        "a console on the EFI framebuffer (UEFI has no VGA text mode)",
+    ),
+    (
+        "FB_EFI",
+        "a console on the EFI framebuffer (UEFI has no VGA text mode)",
+    ),
+    (
+        "FRAMEBUFFER_CONSOLE",
+        "a console on the EFI framebuffer (UEFI has no VGA text mode)",
+    ),
+    ("HID", "USB keyboards"),
+    ("USB_HID", "USB keyboards"),
+    ("HID_GENERIC", "USB keyboards"),
+];
 
 /// Which profile a .config was most likely made with: tinyconfig turns
 /// loadable modules off, x86_64_defconfig turns them on.
@@ -316,7 +374,10 @@ const DEPENDS: &[(&str, &[&str])] = &[
     ("USB_SUPPORT", &[]),
     ("USB", &["USB_SUPPORT"]),
     ("USB_PCI", &["USB_SUPPORT", "PCI"]),
+    // drivers/usb/host/Kconfig: USB_XHCI_PCI (no prompt, default y) is in
+    // `if USB_XHCI_HCD` and depends on USB_PCI.
     ("USB_XHCI_HCD", &["USB"]),
+    ("USB_XHCI_PCI", &["USB_XHCI_HCD", "USB_PCI"]),
     ("USB_EHCI_HCD", &["USB"]),
     ("USB_OHCI_HCD", &["USB"]),
     ("USB_UHCI_HCD", &["USB", "USB_PCI"]),
@@ -331,6 +392,7 @@ const DEPENDS: &[(&str, &[&str])] = &[
     ("ACPI", &[]),
     ("EFI", &["ACPI"]),
     ("EFI_STUB", &["EFI"]),
+    // drivers/nvme/host/Kconfig; it selects NVME_CORE.
     ("BLK_DEV_NVME", &["PCI", "BLOCK"]),
     ("FB", &[]),
     ("FB_EFI", &["FB=y", "EFI"]),
@@ -516,6 +578,89 @@ mod tests {
                  CONFIG_PTP_1588_CLOCK_OPTIONAL, which is m (a module), so this one cannot be y"
             ]
         );
+    }
+
+    /// A config that meets every requirement of `profile`.
+    fn complete(profile: Profile) -> Config {
+        requirements(profile)
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| Some((r.option, r.value?)))
+            .collect()
+    }
+
+    #[test]
+    fn a_generic_config_without_nvme_fails_naming_it() {
+        let mut config = complete(Profile::Generic);
+        assert!(check_config(&config, &requirements(Profile::Generic).unwrap()).is_empty());
+        config.remove("BLK_DEV_NVME");
+        let problems = check_config(&config, &requirements(Profile::Generic).unwrap());
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{p}   [{}]", p.fragment))
+            .collect();
+        assert_eq!(
+            lines,
+            ["CONFIG_BLK_DEV_NVME is not set (a real PC without it: NVMe disks)   [k1os.config]"]
+        );
+        let report = report(Path::new("c"), Profile::Generic, &problems);
+        assert!(
+            report.starts_with("c lacks 1 option(s) the generic profile requires:")
+                && report.contains("\nOn a real PC this kernel would go without: NVMe disks"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_generic_config_without_pc_hardware_names_each_loss() {
+        // x86_64_defconfig's USB and HID as modules, no AHCI, no framebuffer.
+        let mut config = complete(Profile::Generic);
+        for option in ["SATA_AHCI", "FB", "FB_EFI", "FRAMEBUFFER_CONSOLE"] {
+            config.remove(option);
+        }
+        config.insert("USB_XHCI_HCD".into(), "m".into());
+        config.insert("USB_HID".into(), "m".into());
+        let problems = check_config(&config, &requirements(Profile::Generic).unwrap());
+        let named: Vec<(&str, Option<&str>)> = problems
+            .iter()
+            .map(|p| (p.option.as_str(), p.real_pc))
+            .collect();
+        let fb = Some("a console on the EFI framebuffer (UEFI has no VGA text mode)");
+        assert_eq!(
+            named,
+            [
+                ("SATA_AHCI", Some("SATA disks and CD drives (AHCI)")),
+                (
+                    "USB_XHCI_HCD",
+                    Some("USB 3 (xHCI) ports, where a stick is plugged in")
+                ),
+                ("USB_HID", Some("USB keyboards")),
+                ("FB", fb),
+                ("FB_EFI", fb),
+                ("FRAMEBUFFER_CONSOLE", fb),
+            ]
+        );
+        let fb_efi = problems.iter().find(|p| p.option == "FB_EFI").unwrap();
+        assert_eq!(
+            fb_efi.to_string(),
+            "CONFIG_FB_EFI is not set: it depends on CONFIG_FB, which is not set \
+             (a real PC without it: a console on the EFI framebuffer (UEFI has no VGA text mode))"
+        );
+        // The qemu profile requires the storage controllers too.
+        let qemu: Vec<String> = requirements(Profile::Qemu)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.option)
+            .collect();
+        for option in [
+            "SATA_AHCI",
+            "BLK_DEV_NVME",
+            "USB_XHCI_PCI",
+            "USB_STORAGE",
+            "USB_UAS",
+        ] {
+            assert!(qemu.iter().any(|o| o == option), "qemu lacks {option}");
+        }
     }
 
     #[test]
