@@ -82,6 +82,14 @@ pub const MENU_TIMEOUT_S: u32 = 3;
 /// The consoles every entry gets: the screen, then the first serial port
 /// (the last `console=` is `/dev/console`, where stage 2's shell runs).
 pub const CONSOLES: &[&str] = &["console=tty0", "console=ttyS0,115200"];
+/// Seconds usb-storage waits after binding a stick before it scans it for
+/// disks (`usb-storage.delay_use`, every entry; the kernel's default is 1).
+/// The wait is for devices that answer badly right after enumeration; the
+/// SCSI scan and sd retry a disk that is not ready yet, and the 1 s is most of
+/// the time a USB boot spends in stage 1 (measured under TCG, q35 + OVMF: see
+/// `docs/boot-contract.md`). A stick that needs it can get it back from
+/// GRUB's editor (`e`): `usb-storage.delay_use=1`.
+pub const USB_STORAGE_DELAY_USE_S: u32 = 0;
 /// Kernel words the debug entry adds: all kernel messages, with timestamps.
 pub const DEBUG_KERNEL_WORDS: &[&str] = &["loglevel=7", "printk.time=1"];
 
@@ -198,6 +206,7 @@ pub fn menu_entries() -> Vec<MenuEntry> {
             .iter()
             .map(|s| s.to_string())
             .chain(extra.iter().cloned())
+            .chain([format!("usb-storage.delay_use={USB_STORAGE_DELAY_USE_S}")])
             .collect()
     };
     let mut debug = vec![mode_word(Mode::Auto), key::DEBUG.to_string()];
@@ -875,7 +884,10 @@ mod tests {
             "{cfg}"
         );
         assert!(
-            cfg.contains("linux /boot/vmlinuz console=tty0 console=ttyS0,115200 k1os.mode=ram\n"),
+            cfg.contains(
+                "linux /boot/vmlinuz console=tty0 console=ttyS0,115200 k1os.mode=ram \
+                 usb-storage.delay_use=0\n"
+            ),
             "{cfg}"
         );
         assert_eq!(

@@ -23,13 +23,15 @@ use crate::{debug, dir, log, mounts, sys};
 pub const MAX_DEVICES: usize = 64;
 /// Sleep between two scans of `/sys/class/block` while waiting.
 pub const POLL_MS: u32 = 20;
-/// Device discovery has settled when no new block device appeared for this long…
-/// Short, because the kernel finishes its asynchronous probing (SCSI/ATA scans)
-/// before it runs `/init`; what still arrives late is USB and NVMe.
+/// Device discovery has settled when no new block device appeared for this
+/// long and no USB storage is still on its way (see [`usb_storage_pending`]).
+/// Short, because the kernel finishes its asynchronous probing (SCSI/ATA
+/// scans) before it runs `/init`, and a disk's partitions appear when stage 1
+/// first opens the disk; what still arrives late is USB and NVMe.
 const SETTLE_IDLE_MS: u64 = 200;
-/// …or this long while USB storage is attached (usb-storage waits ~1 s before
-/// it scans a stick, then SCSI discovery adds its disks).
-const SETTLE_USB_MS: u64 = 2500;
+/// USB storage that never becomes a block device (a LUN no built-in driver
+/// takes) holds the settling no longer than this after the last new device.
+const SETTLE_USB_MAX_MS: u64 = 2500;
 
 /// `/dev/<name>` (devtmpfs made it) in `buf`.
 pub fn node<'a>(buf: &'a mut Buf<PATH_MAX>, name: &Name) -> Result<&'a CStr, Errno> {
@@ -52,11 +54,7 @@ impl Devices {
     // Out of line (here and below): measured smaller in stage 1.
     #[inline(never)]
     fn scan(&mut self) {
-        let Ok(dir) = rustix::fs::open(
-            c"/sys/class/block",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
+        let Ok(dir) = rustix::fs::open(c"/sys/class/block", DIR_FLAGS, Mode::empty()) else {
             return;
         };
         let mut added = false;
@@ -87,16 +85,13 @@ impl Devices {
         }
     }
 
-    /// Whether discovery has settled: no new device for a short idle period
-    /// (longer while USB storage is attached).
+    /// Whether discovery has settled: no new device for a short idle period,
+    /// and every USB storage interface has its disks (for at most
+    /// [`SETTLE_USB_MAX_MS`]).
     #[inline(never)]
     pub fn settled(&self) -> bool {
-        let idle_ms = if usb_storage_present() {
-            SETTLE_USB_MS
-        } else {
-            SETTLE_IDLE_MS
-        };
-        log::elapsed_us().saturating_sub(self.last_new_us) >= idle_ms * 1000
+        let idle_ms = log::elapsed_us().saturating_sub(self.last_new_us) / 1000;
+        idle_ms >= SETTLE_IDLE_MS && (idle_ms >= SETTLE_USB_MAX_MS || !usb_storage_pending())
     }
 
     /// Scans until `done` says so or `deadline_us` passes, sleeping
@@ -198,20 +193,58 @@ fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> rustix::io::Result<usize> {
     Ok(done)
 }
 
-/// Whether a USB mass-storage interface is bound, i.e. a stick may still be
-/// on its way to becoming a block device.
-fn usb_storage_present() -> bool {
-    let Ok(dir) = rustix::fs::open(
-        c"/sys/bus/usb/drivers/usb-storage",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return false;
-    };
-    // Bound interfaces are named like `1-1:1.0`. (Not `contains`: its
-    // word-at-a-time search is 130 bytes of stage 1.)
-    #[allow(clippy::manual_contains)]
-    dir::walk(dir.as_fd(), &mut |name, _| {
-        name.to_bytes().iter().any(|&b| b == b':')
+/// The USB storage drivers: usb-storage (Bulk-Only) and uas (USB Attached SCSI).
+const USB_STORAGE_DRIVERS: [&CStr; 2] = [
+    c"/sys/bus/usb/drivers/usb-storage",
+    c"/sys/bus/usb/drivers/uas",
+];
+
+/// Whether USB storage is still on its way to becoming block devices: an
+/// interface bound to usb-storage or uas whose SCSI host has no SCSI device
+/// yet, or a SCSI device without its block device. usb-storage scans a stick
+/// `usb-storage.delay_use` seconds after binding it; then sd attaches the
+/// disk (the same walk for uas, which scans at once). The hub driver
+/// enumerates the ports one device after the other: with a `delay_use` of 1 s
+/// a second stick plugged in before power-on is bound long before the first
+/// one is a disk; with 0 it may be bound only after, within the quiet period
+/// that follows the first stick's partitions (tens of ms later under TCG).
+fn usb_storage_pending() -> bool {
+    USB_STORAGE_DRIVERS.iter().any(|driver| {
+        rustix::fs::open(*driver, DIR_FLAGS, Mode::empty())
+            .is_ok_and(|dir| !scsi_complete(dir.as_fd(), 0))
     })
+}
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::CLOEXEC);
+
+/// The sysfs path from a USB storage driver to a disk, one level per entry:
+/// `usb-storage/1-1:1.0/host0/target0:0:0/0:0:0:0/block`. Which entries of
+/// the directory at each level are followed: their name starts with this and
+/// (except for `hostN`) contains a `:`.
+const SCSI_PATH: [&[u8]; 4] = [b"", b"host", b"target", b""];
+
+/// Whether everything below `dir` (at `level` of [`SCSI_PATH`]) has reached a
+/// block device: at the last level, whether the SCSI device has `block`;
+/// above it, whether every followed entry is complete and (below the driver,
+/// where no interface is fine) there is at least one. An entry that vanished
+/// (a stick pulled out) counts as complete.
+fn scsi_complete(dir: BorrowedFd<'_>, level: usize) -> bool {
+    let Some(&prefix) = SCSI_PATH.get(level) else {
+        return rustix::fs::statat(dir, c"block", AtFlags::empty()).is_ok();
+    };
+    let mut found = level == 0;
+    // Not `contains`: its word-at-a-time search costs stage 1 bytes.
+    #[allow(clippy::manual_contains)]
+    let pending = dir::walk(dir, &mut |name, _| {
+        let bytes = name.to_bytes();
+        if !bytes.starts_with(prefix) || (level != 1 && !bytes.iter().any(|&b| b == b':')) {
+            return false;
+        }
+        found = true;
+        rustix::fs::openat(dir, name, DIR_FLAGS, Mode::empty())
+            .is_ok_and(|sub| !scsi_complete(sub.as_fd(), level + 1))
+    });
+    found && !pending
 }
