@@ -11,7 +11,7 @@ use core::ffi::CStr;
 use heapless::Vec;
 use k1os_contract::choose::{Candidate, Name};
 use k1os_contract::fmt::Bytes;
-use k1os_contract::probe;
+use k1os_contract::{probe, settle};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
@@ -23,16 +23,6 @@ use crate::{debug, dir, log, mounts, sys};
 pub const MAX_DEVICES: usize = 64;
 /// Sleep between two scans of `/sys/class/block` while waiting.
 pub const POLL_MS: u32 = 20;
-/// Device discovery has settled when no new block device appeared for this
-/// long and no USB storage is still on its way (see [`usb_storage_pending`]).
-/// Short, because the kernel finishes its asynchronous probing (SCSI/ATA
-/// scans) before it runs `/init`, and a disk's partitions appear when stage 1
-/// first opens the disk; what still arrives late is USB and NVMe.
-const SETTLE_IDLE_MS: u64 = 200;
-/// USB storage that never becomes a block device (a LUN no built-in driver
-/// takes) holds the settling no longer than this after the last new device.
-const SETTLE_USB_MAX_MS: u64 = 2500;
-
 /// `/dev/<name>` (devtmpfs made it) in `buf`.
 pub fn node<'a>(buf: &'a mut Buf<PATH_MAX>, name: &Name) -> Result<&'a CStr, Errno> {
     text::join(buf, &[b"/dev/", name.as_bytes()])
@@ -85,13 +75,12 @@ impl Devices {
         }
     }
 
-    /// Whether discovery has settled: no new device for a short idle period,
-    /// and every USB storage interface has its disks (for at most
-    /// [`SETTLE_USB_MAX_MS`]).
+    /// Whether discovery has settled (`settle::settled`): no new device
+    /// for a short idle period, and every USB storage interface has its disks.
     #[inline(never)]
     pub fn settled(&self) -> bool {
         let idle_ms = log::elapsed_us().saturating_sub(self.last_new_us) / 1000;
-        idle_ms >= SETTLE_IDLE_MS && (idle_ms >= SETTLE_USB_MAX_MS || !usb_storage_pending())
+        settle::settled(idle_ms, usb_storage_pending)
     }
 
     /// Scans until `done` says so or `deadline_us` passes, sleeping
@@ -219,27 +208,18 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::CLOEXEC);
 
-/// The sysfs path from a USB storage driver to a disk, one level per entry:
-/// `usb-storage/1-1:1.0/host0/target0:0:0/0:0:0:0/block`. Which entries of
-/// the directory at each level are followed: their name starts with this and
-/// (except for `hostN`) contains a `:`.
-const SCSI_PATH: [&[u8]; 4] = [b"", b"host", b"target", b""];
-
-/// Whether everything below `dir` (at `level` of [`SCSI_PATH`]) has reached a
+/// Whether everything below `dir` (at `level` of `settle::SCSI_PATH_LEVELS`) has reached a
 /// block device: at the last level, whether the SCSI device has `block`;
 /// above it, whether every followed entry is complete and (below the driver,
 /// where no interface is fine) there is at least one. An entry that vanished
 /// (a stick pulled out) counts as complete.
 fn scsi_complete(dir: BorrowedFd<'_>, level: usize) -> bool {
-    let Some(&prefix) = SCSI_PATH.get(level) else {
+    if level == settle::SCSI_PATH_LEVELS {
         return rustix::fs::statat(dir, c"block", AtFlags::empty()).is_ok();
-    };
+    }
     let mut found = level == 0;
-    // Not `contains`: its word-at-a-time search costs stage 1 bytes.
-    #[allow(clippy::manual_contains)]
     let pending = dir::walk(dir, &mut |name, _| {
-        let bytes = name.to_bytes();
-        if !bytes.starts_with(prefix) || (level != 1 && !bytes.iter().any(|&b| b == b':')) {
+        if !settle::follows(level, name.to_bytes()) {
             return false;
         }
         found = true;

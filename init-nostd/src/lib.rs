@@ -12,6 +12,7 @@ pub mod contract;
 pub mod errno;
 pub mod fmt;
 pub mod probe;
+pub mod settle;
 
 /// The formatting crate of [`contract::phase::write_head`] and the `uDisplay`
 /// types, for users that write to their own [`ufmt::uWrite`].
