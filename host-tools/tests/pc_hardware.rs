@@ -4,7 +4,7 @@
 //! UAS):
 //!
 //! - the ISO (`host-tools iso --profile qemu`, built once per process into
-//!   `build/test-pc-iso/`) as a USB stick on xHCI, through SeaBIOS and GRUB
+//!   `build/test-iso/`, `common::qemu_iso`) as a USB stick on xHCI, through SeaBIOS and GRUB
 //!   with the data partition on a second stick, and through OVMF and GRUB
 //!   without one (auto mode: RAM);
 //! - direct kernel boots of the test media (`host_tools::testimg`, whose
@@ -24,15 +24,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{OrPanic, PROMPT, UnderTest, assert_mode, boot_value, exec_marker, power_off};
 use host_tools::bench::timeline::Timeline;
-use host_tools::iso::{self, TITLE_AUTO};
+use host_tools::iso::TITLE_AUTO;
 use host_tools::run::Cmd;
+use host_tools::testimg;
 use host_tools::vm::{BootLog, Console, Drive, Firmware, KERNEL_PANIC, Machine};
-use host_tools::{paths, testimg};
 use k1os_contract::cmdline::Mode;
 use k1os_contract::contract::{self, boot_file};
 
@@ -208,36 +207,6 @@ fn uas_sticks_hold_the_media_and_the_data() {
 // ---------------------------------------------------------------------------
 // The ISO through the firmware and GRUB
 
-/// `build/test-pc-iso/k1os.iso` (`host-tools iso --profile qemu`), built once
-/// per process; its own directory, so `tests/iso.rs` running at the same
-/// time does not rebuild the same file under this one.
-fn pc_iso() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = paths::build_dir().join("test-pc-iso");
-        let start = Instant::now();
-        // A fixed epoch: the default, the last commit's time, would change
-        // the ISO whenever someone commits while the tests run.
-        let run = Cmd::new(env!("CARGO_BIN_EXE_host-tools"))
-            .args(["iso", "--profile", "qemu", "--out"])
-            .arg(&out)
-            .env("SOURCE_DATE_EPOCH", testimg::SOURCE_DATE_EPOCH)
-            .stdin_null()
-            .output_unchecked()
-            .or_panic();
-        if !run.success {
-            panic!(
-                "`host-tools iso --profile qemu --out {}` failed:\n{}{}",
-                out.display(),
-                run.stdout,
-                run.stderr
-            );
-        }
-        eprintln!("pc ISO built in {:.1} s", start.elapsed().as_secs_f64());
-        iso::iso_path(&out)
-    })
-}
-
 /// Boots through GRUB's default entry (auto mode, chosen over the serial
 /// console) to stage 2 ready and a shell that answers.
 fn iso_to_shell(vm: &Machine, name: &str) -> Console {
@@ -275,7 +244,7 @@ fn assert_has(text: &str, s: &Console, needle: &str) {
 
 /// The ISO written to a USB stick: writes go to a throwaway overlay.
 fn iso_stick() -> Drive {
-    Drive::usb(pc_iso()).snapshot().boot()
+    Drive::usb(common::qemu_iso()).snapshot().boot()
 }
 
 #[test]

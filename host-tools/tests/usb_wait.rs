@@ -17,18 +17,17 @@
 //! a bound the old rule could never meet.
 //!
 //! Serial logs: `build/test-logs/usb_wait_*.log`. The ISO is built once per
-//! test process into `build/test-iso-usb/`.
+//! test process into `build/test-iso/` (`common::qemu_iso`, shared with the
+//! other suites that boot the real ISO).
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{OrPanic, PROMPT, power_off};
-use host_tools::iso::{self, TITLE_AUTO, USB_STORAGE_DELAY_USE_S};
+use host_tools::iso::{TITLE_AUTO, USB_STORAGE_DELAY_USE_S};
 use host_tools::run::Cmd;
 use host_tools::vm::{Console, Drive, Firmware, Machine};
-use host_tools::{paths, testimg};
 use k1os_contract::contract;
 
 /// From QEMU's start to the stage-2 marker (OVMF, GRUB's menu and TCG).
@@ -42,29 +41,6 @@ const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(60);
 /// stick's last partition. The new rule's quiet period is 200 ms; this bound
 /// leaves a loaded TCG host a wide margin and still fails the old rule.
 const MAX_DATA_WAIT_US: u64 = 1_500_000;
-
-/// `host-tools iso --profile qemu` once per process.
-fn test_iso() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = paths::build_dir().join("test-iso-usb");
-        let run = Cmd::new(env!("CARGO_BIN_EXE_host-tools"))
-            .args(["iso", "--profile", "qemu", "--out"])
-            .arg(&out)
-            .env("SOURCE_DATE_EPOCH", testimg::SOURCE_DATE_EPOCH)
-            .stdin_null()
-            .output_unchecked()
-            .or_panic();
-        assert!(
-            run.success,
-            "`host-tools iso --profile qemu --out {}` failed:\n{}{}",
-            out.display(),
-            run.stdout,
-            run.stderr
-        );
-        iso::iso_path(&out)
-    })
-}
 
 /// A 64 MiB `K1OS-DATA` image made by `host-tools make-persist`.
 fn data_stick(name: &str) -> PathBuf {
@@ -87,7 +63,7 @@ fn data_stick(name: &str) -> PathBuf {
 
 /// The ISO written to a USB stick on the q35's xHCI, booted by OVMF.
 fn boot_stick() -> Drive {
-    Drive::usb(test_iso()).snapshot().boot()
+    Drive::usb(common::qemu_iso()).snapshot().boot()
 }
 
 /// What one boot showed: `/run/k1os/boot` as `key=value` pairs.

@@ -500,7 +500,7 @@ fn power_cut_during_an_install_is_recovered_at_the_next_boot() {
 /// reboot nothing installed is left.
 #[test]
 fn ram_mode_with_no_network_installs_from_the_media_and_forgets_at_reboot() {
-    let iso = real_iso();
+    let iso = common::qemu_iso();
     let index = real_index(iso);
     // The real packages: bash, and bash-completion needing it.
     let completion = index
@@ -604,35 +604,6 @@ fn ram_mode_with_no_network_installs_from_the_media_and_forgets_at_reboot() {
     let (out, _) = warp(&mut c, "warp repo list", 0);
     assert_lacks(&c, &out, "net ");
     power_off(&mut c, SHUTDOWN_TIMEOUT);
-}
-
-/// `build/test-iso/k1os.iso`, made (or found up to date) by `host-tools iso
-/// --profile qemu` with the epoch `tests/iso.rs` uses, so both share it.
-fn real_iso() -> &'static Path {
-    static ISO: OnceLock<PathBuf> = OnceLock::new();
-    ISO.get_or_init(|| {
-        let out = paths::build_dir().join("test-iso");
-        let start = Instant::now();
-        let out_str = out.to_str().unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_host-tools"))
-            .args(["iso", "--profile", "qemu", "--out", out_str])
-            .env("SOURCE_DATE_EPOCH", testimg::SOURCE_DATE_EPOCH)
-            .current_dir(checkout())
-            .stdin(Stdio::null())
-            .output()
-            .expect("running host-tools iso");
-        assert!(
-            output.status.success(),
-            "`host-tools iso --profile qemu --out {out_str}` failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        eprintln!(
-            "{out_str}/k1os.iso ready in {:.1} s",
-            start.elapsed().as_secs_f64()
-        );
-        host_tools::iso::iso_path(&out)
-    })
 }
 
 /// The index of the repository the ISO carries (`<out>/repo/index.json`,

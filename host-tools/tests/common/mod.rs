@@ -185,6 +185,41 @@ pub fn power_off(console: &mut Console, timeout: Duration) {
     );
 }
 
+/// `build/test-iso/k1os.iso`: the qemu-profile ISO (`host-tools iso
+/// --profile qemu`, its repository included) with the test epoch, built or
+/// found up to date once per process. The suites that boot the real ISO
+/// share it (`tests/iso.rs` builds the same file its own way, to check the
+/// build itself).
+pub fn qemu_iso() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = paths::build_dir().join("test-iso");
+        let start = std::time::Instant::now();
+        // A fixed epoch: the default, the last commit's time, would change
+        // the ISO whenever someone commits while the tests run.
+        let run = host_tools::run::Cmd::new(env!("CARGO_BIN_EXE_host-tools"))
+            .args(["iso", "--profile", "qemu", "--out"])
+            .arg(&out)
+            .env("SOURCE_DATE_EPOCH", testimg::SOURCE_DATE_EPOCH)
+            .stdin_null()
+            .output_unchecked()
+            .or_panic();
+        assert!(
+            run.success,
+            "`host-tools iso --profile qemu --out {}` failed:\n{}{}",
+            out.display(),
+            run.stdout,
+            run.stderr
+        );
+        eprintln!(
+            "{} ready in {:.1} s",
+            out.display(),
+            start.elapsed().as_secs_f64()
+        );
+        host_tools::iso::iso_path(&out)
+    })
+}
+
 /// Panics with an error's whole chain (a test's `unwrap` for harness calls).
 pub trait OrPanic<T> {
     fn or_panic(self) -> T;
