@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{OrPanic, PROMPT, UnderTest, exec_marker, power_off};
+use common::{OrPanic, UnderTest, power_off, start_console};
 use host_tools::bench::timeline::{Marker, Timeline};
 use host_tools::testimg;
-use host_tools::vm::{Console, Drive, GUEST_SERVER, GuestForward, KERNEL_PANIC, Machine, Network};
+use host_tools::vm::{Console, Drive, GUEST_SERVER, GuestForward, Machine, Network};
 use k1os_contract::contract;
 
 /// From QEMU's start to the shell prompt (TCG boots take 3–8 s).
@@ -63,31 +63,10 @@ fn vm() -> Machine {
         .drive(Drive::cdrom(media()))
 }
 
-fn start(vm: &Machine, name: &str) -> Console {
-    let c = vm
-        .start(name)
-        .unwrap_or_else(|e| panic!("starting QEMU for {name}: {e:?}"));
-    eprintln!(
-        "{name}: console log {} ({})",
-        c.log_path().display(),
-        c.accel().name()
-    );
-    c
-}
-
 /// Waits for stage 1's hand-over, stage 2's ready line and the prompt, and
 /// prints the time from the one to the other (printk times).
-fn wait_for_shell(c: &mut Console, name: &str) {
-    c.wait_for(&exec_marker(), BOOT_TIMEOUT).or_panic();
-    let stage2 = c
-        .wait_for(contract::MARKER_STAGE2_READY, BOOT_TIMEOUT)
-        .or_panic();
-    assert!(
-        !stage2.contains(KERNEL_PANIC),
-        "{}",
-        c.failure("kernel panic")
-    );
-    c.wait_for(PROMPT, BOOT_TIMEOUT).or_panic();
+fn wait_for_shell_timed(c: &mut Console, name: &str) {
+    common::wait_for_shell(c, BOOT_TIMEOUT);
     let t = Timeline::parse(&c.transcript());
     match (t.stage2_ready, t.span(Marker::Exec, Marker::Stage2Ready)) {
         (Some(ready), Some(us)) => eprintln!(
@@ -182,8 +161,8 @@ fn dhcp_and_a_download_on_the_restricted_network() {
         forwards: vec![server],
     });
     let name = "network_restricted";
-    let mut c = start(&vm, name);
-    wait_for_shell(&mut c, name);
+    let mut c = start_console(&vm, name);
+    wait_for_shell_timed(&mut c, name);
 
     let lease = lease_line(&mut c, name);
     assert_eq!(
@@ -250,8 +229,8 @@ fn dhcp_sets_the_route_and_dns_on_the_user_network() {
     // QEMU's NAT network: its DHCP server also gives a router and a DNS
     // server. Nothing is fetched from outside.
     let name = "network_user";
-    let mut c = start(&vm().network(Network::User), name);
-    wait_for_shell(&mut c, name);
+    let mut c = start_console(&vm().network(Network::User), name);
+    wait_for_shell_timed(&mut c, name);
 
     let lease = lease_line(&mut c, name);
     assert_eq!(
@@ -312,8 +291,8 @@ fn a_nic_without_a_dhcp_server_does_not_hold_the_boot() {
     // The link is up, nothing answers: udhcpc keeps asking in the background
     // and says so once, after its first round of discovers (3, 3 s apart).
     let name = "network_isolated";
-    let mut c = start(&vm().network(Network::Isolated), name);
-    wait_for_shell(&mut c, name);
+    let mut c = start_console(&vm().network(Network::Isolated), name);
+    wait_for_shell_timed(&mut c, name);
     let waiting = "k1os: network: eth0: no DHCP offer yet; udhcpc keeps asking in the background";
     c.wait_for(waiting, LEASE_TIMEOUT).or_panic();
     let link = run_ok(&mut c, "ip link show dev eth0");
@@ -346,8 +325,8 @@ fn a_nic_without_a_dhcp_server_does_not_hold_the_boot() {
 #[test]
 fn no_nic_reaches_stage_2_without_a_network_line() {
     let name = "network_none";
-    let mut c = start(&vm(), name);
-    wait_for_shell(&mut c, name);
+    let mut c = start_console(&vm(), name);
+    wait_for_shell_timed(&mut c, name);
 
     // lo and the kernel's virtual interfaces (sit0), none of a device.
     let devices = run_ok(&mut c, "ls -d /sys/class/net/*/device 2>/dev/null; true");

@@ -17,11 +17,13 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{Data, OrPanic, PROMPT, UnderTest, assert_upper_file, exec_marker, power_off};
+use common::{
+    Data, OrPanic, UnderTest, assert_upper_file, power_off, start_console, wait_for_shell,
+};
 use host_tools::bench::timeline::{Marker, Timeline};
 use host_tools::run::Cmd;
 use host_tools::testimg;
-use host_tools::vm::{Console, Drive, KERNEL_PANIC, KERNEL_RESTART, Machine, Outcome};
+use host_tools::vm::{Console, Drive, KERNEL_RESTART, Machine, Outcome};
 use k1os_contract::contract;
 
 /// From QEMU's start to the shell prompt. TCG boots take 3–8 s; a loaded
@@ -52,32 +54,6 @@ fn vm(cmdline: &str) -> Machine {
         .initrd(t.initrd)
         .append(cmdline)
         .drive(Drive::cdrom(media()))
-}
-
-fn start(vm: &Machine, name: &str) -> Console {
-    let c = vm
-        .start(name)
-        .unwrap_or_else(|e| panic!("starting QEMU for {name}: {e:?}"));
-    eprintln!(
-        "{name}: console log {} ({})",
-        c.log_path().display(),
-        c.accel().name()
-    );
-    c
-}
-
-/// Waits for stage 1's hand-over, stage 2's ready line and the prompt.
-fn wait_for_shell(c: &mut Console) {
-    c.wait_for(&exec_marker(), BOOT_TIMEOUT).or_panic();
-    let stage2 = c
-        .wait_for(contract::MARKER_STAGE2_READY, BOOT_TIMEOUT)
-        .or_panic();
-    c.wait_for(PROMPT, BOOT_TIMEOUT).or_panic();
-    assert!(
-        !stage2.contains(KERNEL_PANIC),
-        "{}",
-        c.failure("kernel panic")
-    );
 }
 
 /// Reports the time from stage 1's `exec` to stage 2's ready line (printk
@@ -149,8 +125,8 @@ fn assert_clean_ext4(image: &Path) {
 
 #[test]
 fn ram_mode_shell_services_and_reboot() {
-    let mut c = start(&vm("k1os.mode=ram").allow_reboot(true), "stage2_ram");
-    wait_for_shell(&mut c);
+    let mut c = start_console(&vm("k1os.mode=ram").allow_reboot(true), "stage2_ram");
+    wait_for_shell(&mut c, BOOT_TIMEOUT);
     report_stage2_time(&c, "stage2_ram");
 
     let os_release = run_ok(&mut c, "cat /etc/os-release");
@@ -234,7 +210,7 @@ fn ram_mode_shell_services_and_reboot() {
     );
     c.send_line("reboot").unwrap();
     c.wait_for(KERNEL_RESTART, SHUTDOWN_TIMEOUT).or_panic();
-    wait_for_shell(&mut c);
+    wait_for_shell(&mut c, BOOT_TIMEOUT);
     assert_eq!(
         status(&mut c, "test -e /root/ram-mode-file"),
         1,
@@ -251,8 +227,8 @@ fn persistent_mode_keeps_files_and_powers_off_clean() {
     let vm = vm("k1os.mode=persist").drive(Drive::virtio(&data));
     let content = "K1OS stage 2 persistence 5c1e";
 
-    let mut c = start(&vm, "stage2_persist_1");
-    wait_for_shell(&mut c);
+    let mut c = start_console(&vm, "stage2_persist_1");
+    wait_for_shell(&mut c, BOOT_TIMEOUT);
     report_stage2_time(&c, "stage2_persist_1");
     let mounts = run_ok(&mut c, "cat /proc/mounts");
     assert!(
@@ -277,8 +253,8 @@ fn persistent_mode_keeps_files_and_powers_off_clean() {
         &format!("{content}\n"),
     );
 
-    let mut c = start(&vm, "stage2_persist_2");
-    wait_for_shell(&mut c);
+    let mut c = start_console(&vm, "stage2_persist_2");
+    wait_for_shell(&mut c, BOOT_TIMEOUT);
     assert_eq!(run_ok(&mut c, "cat /root/persisted.txt").trim(), content);
     power_off(&mut c, SHUTDOWN_TIMEOUT);
     drop(c);
@@ -291,11 +267,11 @@ fn persistent_mode_keeps_files_and_powers_off_clean() {
 fn the_clean_check_sees_a_forced_power_off() {
     let data = common::scratch("stage2-forced").join("data.img");
     testimg::data_image(&data, 64).unwrap();
-    let mut c = start(
+    let mut c = start_console(
         &vm("k1os.mode=persist").drive(Drive::virtio(&data)),
         "stage2_forced_poweroff",
     );
-    wait_for_shell(&mut c);
+    wait_for_shell(&mut c, BOOT_TIMEOUT);
     run_ok(&mut c, "echo forced > /root/forced.txt");
     c.send_line("poweroff -f").unwrap();
     let outcome = c.wait_exit(SHUTDOWN_TIMEOUT).or_panic();

@@ -32,12 +32,13 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{Data, OrPanic, PROMPT, UnderTest, assert_upper_file, exec_marker, power_off};
+use common::{
+    Data, OrPanic, UnderTest, assert_upper_file, power_off, start_console, wait_for_shell,
+};
 use host_tools::iso::TITLE_RAM;
 use host_tools::run::Cmd;
 use host_tools::vm::{
-    Console, Drive, Firmware, GUEST_SERVER, GuestForward, KERNEL_PANIC, KERNEL_RESTART, Machine,
-    Network,
+    Console, Drive, Firmware, GUEST_SERVER, GuestForward, KERNEL_RESTART, Machine, Network,
 };
 use host_tools::{paths, testimg};
 use k1os_contract::contract;
@@ -330,34 +331,6 @@ fn machine(media: &Path, data: &Path) -> Machine {
         .drive(Drive::virtio(data))
 }
 
-fn start(vm: &Machine, name: &str) -> Console {
-    let c = vm
-        .start(name)
-        .unwrap_or_else(|e| panic!("starting QEMU for {name}: {e:?}"));
-    eprintln!(
-        "{name}: console log {} ({})",
-        c.log_path().display(),
-        c.accel().name()
-    );
-    c
-}
-
-/// Waits for stage 1's hand-over, stage 2's ready line and the prompt;
-/// returns what stage 2 printed before it was ready.
-fn wait_for_shell(c: &mut Console) -> String {
-    c.wait_for(&exec_marker(), BOOT_TIMEOUT).or_panic();
-    let stage2 = c
-        .wait_for(contract::MARKER_STAGE2_READY, BOOT_TIMEOUT)
-        .or_panic();
-    c.wait_for(PROMPT, BOOT_TIMEOUT).or_panic();
-    assert!(
-        !stage2.contains(KERNEL_PANIC),
-        "{}",
-        c.failure("kernel panic")
-    );
-    stage2
-}
-
 fn run_ok(c: &mut Console, command: &str) -> String {
     c.run_ok(command, COMMAND_TIMEOUT).or_panic()
 }
@@ -439,8 +412,8 @@ fn power_cut_during_an_install_is_recovered_at_the_next_boot() {
     testimg::data_image(&data, 256).or_panic();
     let vm = machine(&media, &data);
 
-    let mut c = start(&vm, "warp_vm_power_cut_1");
-    wait_for_shell(&mut c);
+    let mut c = start_console(&vm, "warp_vm_power_cut_1");
+    wait_for_shell(&mut c, BOOT_TIMEOUT);
     let (out, _) = warp(&mut c, "warp update", 0);
     assert_has(&c, &out, "media: serial 300, 2 packages");
     let (out, _) = warp(&mut c, "warp install note", 0);
@@ -456,8 +429,8 @@ fn power_cut_during_an_install_is_recovered_at_the_next_boot() {
         cut_at.as_secs_f64()
     );
 
-    let mut c = start(&vm, "warp_vm_power_cut_2");
-    let stage2 = wait_for_shell(&mut c);
+    let mut c = start_console(&vm, "warp_vm_power_cut_2");
+    let stage2 = wait_for_shell(&mut c, BOOT_TIMEOUT);
     assert_has(
         &c,
         &stage2,
@@ -526,7 +499,7 @@ fn ram_mode_with_no_network_installs_from_the_media_and_forgets_at_reboot() {
         .drive(Drive::cdrom(iso).boot())
         .allow_reboot(true);
     let name = "warp_vm_ram_media";
-    let mut c = start(&vm, name);
+    let mut c = start_console(&vm, name);
     let boot = boot_iso_entry(&mut c, TITLE_RAM);
     eprintln!(
         "{name}: GRUB menu to prompt {:.1} s ({:.1} s after QEMU started)",
@@ -619,7 +592,7 @@ fn real_index(iso: &Path) -> Index {
 fn boot_iso_entry(c: &mut Console, title: &str) -> Duration {
     c.select_entry(title, BOOT_TIMEOUT).or_panic();
     let chosen = Instant::now();
-    wait_for_shell(c);
+    wait_for_shell(c, BOOT_TIMEOUT);
     let took = chosen.elapsed();
     c.wait_for_shell(COMMAND_TIMEOUT).or_panic();
     took
@@ -655,8 +628,8 @@ fn persistent_install_upgrade_rollback_and_tampering_over_the_network() {
         .allow_reboot(true);
 
     let name = "warp_vm_network";
-    let mut c = start(&vm, name);
-    wait_for_shell(&mut c);
+    let mut c = start_console(&vm, name);
+    wait_for_shell(&mut c, BOOT_TIMEOUT);
     let boot = c.elapsed();
     run_ok(
         &mut c,
@@ -694,7 +667,7 @@ fn persistent_install_upgrade_rollback_and_tampering_over_the_network() {
     // Persistent: still there after a reboot, and still runs.
     c.send_line("reboot").or_panic();
     c.wait_for(KERNEL_RESTART, SHUTDOWN_TIMEOUT).or_panic();
-    wait_for_shell(&mut c);
+    wait_for_shell(&mut c, BOOT_TIMEOUT);
     assert_eq!(run_ok(&mut c, "hello").trim(), HELLO_1_SAYS);
     let (out, _) = warp(&mut c, "warp list --installed", 0);
     assert_has(&c, &out, "hello 1.0 (test)");

@@ -185,6 +185,35 @@ pub fn power_off(console: &mut Console, timeout: Duration) {
     );
 }
 
+/// Starts `vm` with its serial console, and says where the console's log is.
+pub fn start_console(vm: &host_tools::vm::Machine, name: &str) -> Console {
+    let c = vm
+        .start(name)
+        .unwrap_or_else(|e| panic!("starting QEMU for {name}: {e:?}"));
+    eprintln!(
+        "{name}: console log {} ({})",
+        c.log_path().display(),
+        c.accel().name()
+    );
+    c
+}
+
+/// Waits for stage 1's hand-over, stage 2's ready line and the prompt (each
+/// within `timeout`); returns what stage 2 printed before it was ready.
+pub fn wait_for_shell(c: &mut Console, timeout: Duration) -> String {
+    c.wait_for(&exec_marker(), timeout).or_panic();
+    let stage2 = c
+        .wait_for(contract::MARKER_STAGE2_READY, timeout)
+        .or_panic();
+    c.wait_for(PROMPT, timeout).or_panic();
+    assert!(
+        !stage2.contains(host_tools::vm::KERNEL_PANIC),
+        "{}",
+        c.failure("kernel panic")
+    );
+    stage2
+}
+
 /// `build/test-iso/k1os.iso`: the qemu-profile ISO (`host-tools iso
 /// --profile qemu`, its repository included) with the test epoch, built or
 /// found up to date once per process. The suites that boot the real ISO
