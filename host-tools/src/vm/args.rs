@@ -4,14 +4,21 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use super::{
-    Accel, Boot, Bus, Display, Firmware, GuestForward, Machine, MachineType, Network, OVMF,
+    Accel, Boot, Bus, Display, Firmware, GuestForward, Machine, MachineType, Network, OVMF, Vga,
 };
 
 /// Where the guest's serial console goes.
 pub(super) enum Serial<'a> {
     /// A Unix socket QEMU listens on and waits (`wait=on`) until we connect,
-    /// so nothing the guest prints is lost.
-    Socket(&'a Path),
+    /// so nothing the guest prints is lost; `monitor`: QEMU's monitor on a
+    /// second socket ([`super::Monitor`]).
+    Socket {
+        console: &'a Path,
+        monitor: Option<&'a Path>,
+    },
+    /// No serial port at all (`-serial none`): a PC whose only console is its
+    /// screen. QEMU's monitor listens on `monitor`.
+    None { monitor: &'a Path },
     /// The terminal, shared with QEMU's monitor (Ctrl-A X quits, Ctrl-A C
     /// switches), copied to `log`; `monitor`: a second monitor on a socket,
     /// for keys sent by a program.
@@ -20,6 +27,9 @@ pub(super) enum Serial<'a> {
         monitor: Option<&'a Path>,
     },
 }
+
+/// The xHCI controller USB drives and the USB keyboard share: its id and `-device`.
+const XHCI: (&str, &str) = ("xhci0", "qemu-xhci,id=xhci0");
 
 /// The chardev id of the serial console.
 const SERIAL: &str = "serial0";
@@ -46,17 +56,39 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
     match machine.display {
         Display::None => push(&["-display", "none"]),
         Display::Window => push(&["-vga", "std"]),
+        Display::Screen(Vga::Std) => push(&["-display", "none", "-vga", "std"]),
+        Display::Screen(Vga::Virtio) => push(&["-display", "none", "-device", "virtio-vga"]),
     }
     push(&["-m", &machine.memory_mib.to_string()]);
     push(&["-smp", &machine.cpus.to_string()]);
 
+    // The monitor's socket: created at QEMU's start, connected on first use.
+    let monitor_chardev = |path: &Path| -> Result<String> {
+        Ok(format!(
+            "socket,id=hmp,path={},server=on,wait=off",
+            opt(path)?
+        ))
+    };
+    const MONITOR_MON: &str = "chardev=hmp,mode=readline";
     match serial {
-        Serial::Socket(path) => push(&[
-            "-chardev",
-            &format!("socket,id={SERIAL},path={},server=on,wait=on", opt(path)?),
-            "-serial",
-            &format!("chardev:{SERIAL}"),
-        ]),
+        Serial::Socket { console, monitor } => {
+            push(&[
+                "-chardev",
+                &format!(
+                    "socket,id={SERIAL},path={},server=on,wait=on",
+                    opt(console)?
+                ),
+                "-serial",
+                &format!("chardev:{SERIAL}"),
+            ]);
+            if let Some(monitor) = monitor {
+                push(&["-chardev", &monitor_chardev(monitor)?, "-mon", MONITOR_MON]);
+            }
+        }
+        Serial::None { monitor } => {
+            push(&["-serial", "none"]);
+            push(&["-chardev", &monitor_chardev(monitor)?, "-mon", MONITOR_MON]);
+        }
         Serial::Terminal { log, monitor } => {
             push(&[
                 "-chardev",
@@ -67,12 +99,7 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
                 &format!("chardev={SERIAL},mode=readline"),
             ]);
             if let Some(monitor) = monitor {
-                push(&[
-                    "-chardev",
-                    &format!("socket,id=hmp,path={},server=on,wait=off", opt(monitor)?),
-                    "-mon",
-                    "chardev=hmp,mode=readline",
-                ]);
+                push(&["-chardev", &monitor_chardev(monitor)?, "-mon", MONITOR_MON]);
             }
         }
     }
@@ -133,7 +160,6 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
                 false => format!("{kind},drive={id}"),
             })
         };
-        const XHCI: (&str, &str) = ("xhci0", "qemu-xhci,id=xhci0");
         // `hub`: a device the drive's device plugs into, added just before it.
         let mut hub = None;
         let (controller, device) = match d.bus {
@@ -186,6 +212,14 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
             device
         };
         push(&["-drive", &drive, "-device", &device]);
+    }
+
+    if machine.usb_keyboard {
+        // On the sticks' xHCI controller, added here when no drive needed it.
+        if !ports.contains_key(XHCI.0) {
+            push(&["-device", XHCI.1]);
+        }
+        push(&["-device", &format!("usb-kbd,bus={}.0", XHCI.0)]);
     }
 
     match &machine.network {
@@ -265,12 +299,19 @@ mod tests {
     use super::*;
 
     fn joined(machine: &Machine) -> String {
-        qemu_args(machine, Accel::Tcg, &Serial::Socket(Path::new("/s,1")))
-            .unwrap()
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect::<Vec<_>>()
-            .join(" ")
+        qemu_args(
+            machine,
+            Accel::Tcg,
+            &Serial::Socket {
+                console: Path::new("/s,1"),
+                monitor: None,
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .map(|a| a.into_string().unwrap())
+        .collect::<Vec<_>>()
+        .join(" ")
     }
 
     #[test]
@@ -408,7 +449,15 @@ mod tests {
             joined(&m)
         );
         // Each word is one argument: QEMU gets the option as one argv entry.
-        let args = qemu_args(&m, Accel::Tcg, &Serial::Socket(Path::new("/s"))).unwrap();
+        let args = qemu_args(
+            &m,
+            Accel::Tcg,
+            &Serial::Socket {
+                console: Path::new("/s"),
+                monitor: None,
+            },
+        )
+        .unwrap();
         let netdev = args.iter().position(|a| a == "-netdev").unwrap();
         assert!(
             args[netdev + 1]
@@ -444,9 +493,16 @@ mod tests {
                     command.iter().copied(),
                 )],
             });
-            qemu_args(&m, Accel::Tcg, &Serial::Socket(Path::new("/s")))
-                .unwrap_err()
-                .to_string()
+            qemu_args(
+                &m,
+                Accel::Tcg,
+                &Serial::Socket {
+                    console: Path::new("/s"),
+                    monitor: None,
+                },
+            )
+            .unwrap_err()
+            .to_string()
         };
         let err = refused(&["serve", "--dir", "/a,b"]);
         assert!(
@@ -520,9 +576,16 @@ mod tests {
         for _ in 0..7 {
             m = m.drive(Drive::cdrom("/k.iso"));
         }
-        let err = qemu_args(&m, Accel::Tcg, &Serial::Socket(Path::new("/s")))
-            .unwrap_err()
-            .to_string();
+        let err = qemu_args(
+            &m,
+            Accel::Tcg,
+            &Serial::Socket {
+                console: Path::new("/s"),
+                monitor: None,
+            },
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             err,
             "/k.iso: the q35 machine's built-in IDE/AHCI controller has 6 ports, all taken"
@@ -530,9 +593,16 @@ mod tests {
         let pc = (0..5).fold(Machine::kernel("/k"), |m, _| {
             m.drive(Drive::cdrom("/k.iso"))
         });
-        let err = qemu_args(&pc, Accel::Tcg, &Serial::Socket(Path::new("/s")))
-            .unwrap_err()
-            .to_string();
+        let err = qemu_args(
+            &pc,
+            Accel::Tcg,
+            &Serial::Socket {
+                console: Path::new("/s"),
+                monitor: None,
+            },
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("the pc machine's built-in IDE/AHCI controller has 4 ports"),
             "{err}"
@@ -543,9 +613,16 @@ mod tests {
     fn ide_and_sata_disks_cannot_be_read_only() {
         for drive in [Drive::ide("/x.img"), Drive::sata("/x.img")] {
             let m = Machine::kernel("/k").drive(drive.read_only());
-            let err = qemu_args(&m, Accel::Tcg, &Serial::Socket(Path::new("/s")))
-                .unwrap_err()
-                .to_string();
+            let err = qemu_args(
+                &m,
+                Accel::Tcg,
+                &Serial::Socket {
+                    console: Path::new("/s"),
+                    monitor: None,
+                },
+            )
+            .unwrap_err()
+            .to_string();
             assert!(err.contains("cannot be read-only; use a snapshot"), "{err}");
         }
     }

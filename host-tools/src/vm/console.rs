@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::args::Serial;
 use super::log::{self, BootLog, KERNEL_POWER_DOWN, Outcome};
-use super::{Accel, Machine, Running};
+use super::{Accel, Machine, Monitor, Running};
 use crate::iso;
 
 /// How long QEMU gets to create the console socket.
@@ -129,6 +129,7 @@ pub struct Console {
     closed: bool,
     /// Shell commands run so far (numbers their markers).
     commands: u32,
+    monitor: Monitor,
 }
 
 impl Console {
@@ -150,13 +151,17 @@ impl Console {
             COUNT.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_file(&socket);
+        let monitor = Monitor::new();
         let mut vm = Running::spawn(
             machine,
             name,
             log_path,
             accel,
             lock,
-            &Serial::Socket(&socket),
+            &Serial::Socket {
+                console: &socket,
+                monitor: Some(monitor.path()),
+            },
         )?;
         let stream = connect(&mut vm, &socket);
         // Connected (or failed): the path is no longer needed.
@@ -172,6 +177,7 @@ impl Console {
             transcript: Transcript::default(),
             closed: false,
             commands: 0,
+            monitor,
         })
     }
 
@@ -393,6 +399,11 @@ impl Console {
             qemu_stderr: self.vm.stderr().to_string(),
             accel: self.vm.accel(),
         })
+    }
+
+    /// QEMU's monitor: the machine's screen, keyboard and devices.
+    pub fn monitor(&mut self) -> &mut Monitor {
+        &mut self.monitor
     }
 
     /// Everything the console showed so far, cleaned.

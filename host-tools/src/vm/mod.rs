@@ -15,6 +15,10 @@
 //!   socket, driven like a user at a terminal: [`Console::wait_for`],
 //!   [`Console::send_line`], [`Console::run`] a shell command and get its
 //!   output and exit status, [`Console::select_entry`] in GRUB's menu by title.
+//! - [`Monitor`] (`monitor.rs`): QEMU's human monitor on a socket, for what
+//!   acts on the machine: screenshots, keys, devices plugged in later. Every
+//!   [`Console`] has one; [`ScreenOnly`] (`screen_only.rs`) is a VM with no
+//!   serial port at all, only its screen and keyboard.
 //! - [`BootLog`] and [`Outcome`] (`log.rs`): a finished run's console and how
 //!   it ended, and the one failure-message format.
 //!
@@ -37,13 +41,17 @@ mod args;
 mod console;
 mod interactive;
 mod log;
+mod monitor;
 mod process;
+mod screen_only;
 
 pub use accel::{ACCEL_ENV, Accel, AccelChoice, Purpose};
 pub use console::{CommandOutput, Console};
 pub use log::{
     BootLog, FAILURE_TAIL_LINES, KERNEL_PANIC, KERNEL_POWER_DOWN, KERNEL_RESTART, Outcome,
 };
+pub use monitor::Monitor;
+pub use screen_only::ScreenOnly;
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -260,6 +268,20 @@ pub enum Display {
     None,
     /// A standard VGA card in a window (interactive runs).
     Window,
+    /// A graphics card and no window: the screen is read with
+    /// [`Monitor::screendump`].
+    Screen(Vga),
+}
+
+/// An emulated graphics card.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vga {
+    /// `-vga std`: Bochs VGA (VBE); text mode under SeaBIOS, the firmware's
+    /// framebuffer (GOP) under OVMF.
+    Std,
+    /// `-device virtio-vga`: virtio-gpu with a VGA front, which Linux's
+    /// `virtio_gpu` DRM driver takes over from the firmware's framebuffer.
+    Virtio,
 }
 
 /// The guest's network, always on a virtio-net card (`eth0` in the guest).
@@ -326,6 +348,8 @@ pub struct Machine {
     pub cpus: u32,
     pub network: Option<Network>,
     pub display: Display,
+    /// A USB keyboard (`usb-kbd`) on the xHCI controller.
+    pub usb_keyboard: bool,
     /// Keep QEMU running when the guest reboots (no `-no-reboot`), so a test
     /// can watch a reboot on the same console. A power-off still ends QEMU.
     pub allow_reboot: bool,
@@ -360,6 +384,7 @@ impl Machine {
             cpus: 1,
             network: None,
             display: Display::None,
+            usb_keyboard: false,
             allow_reboot: false,
             accel: None,
         }
@@ -424,6 +449,12 @@ impl Machine {
 
     pub fn display(mut self, display: Display) -> Machine {
         self.display = display;
+        self
+    }
+
+    /// Plugs a USB keyboard into the xHCI controller, as a PC's keyboard is.
+    pub fn usb_keyboard(mut self) -> Machine {
+        self.usb_keyboard = true;
         self
     }
 
