@@ -62,6 +62,9 @@ pub enum OnFail {
     Reboot,
     Poweroff,
     Halt,
+    /// Stay with the message on the screen until someone presses
+    /// Ctrl-Alt-Del or the power button.
+    Wait,
 }
 
 impl OnFail {
@@ -71,17 +74,19 @@ impl OnFail {
             OnFail::Reboot => "reboot",
             OnFail::Poweroff => "poweroff",
             OnFail::Halt => "halt",
+            OnFail::Wait => "wait",
         }
     }
 
     fn from_value(v: &[u8]) -> Option<Self> {
-        const LIST: &[&[u8]] = &[b"shell", b"reboot", b"poweroff", b"halt"];
+        const LIST: &[&[u8]] = &[b"shell", b"reboot", b"poweroff", b"halt", b"wait"];
         const NAMES: Names<{ Names::len(LIST) }> = Names::pack(LIST);
         [
             OnFail::Shell,
             OnFail::Reboot,
             OnFail::Poweroff,
             OnFail::Halt,
+            OnFail::Wait,
         ]
         .get(NAMES.find(v)?)
         .copied()
@@ -990,6 +995,7 @@ mod tests {
             OnFail::Reboot,
             OnFail::Poweroff,
             OnFail::Halt,
+            OnFail::Wait,
         ] {
             assert_eq!(OnFail::from_value(o.as_str().as_bytes()), Some(o));
         }

@@ -447,7 +447,7 @@ fn mount_overlay(upper: &Upper) -> Result<()> {
     )
 }
 
-/// Seconds a default `onfail` waits before rebooting, so the message can be read.
+/// Seconds `k1os.onfail=reboot` waits before rebooting, so the message can be read.
 const REBOOT_DELAY_S: u32 = 10;
 /// A rescue shell in the initramfs, if someone put one there.
 const RESCUE_SHELL: &CStr = c"/bin/sh";
@@ -462,13 +462,17 @@ const _: () = {
 /// then do what `k1os.onfail` says. PID 1 must never exit (the kernel would
 /// panic with a message that buries ours), so every branch ends in a reboot,
 /// a power-off, a halt or an endless sleep.
+///
+/// Without `k1os.onfail` and without a rescue shell, stage 1 waits: a machine
+/// that rebooted by itself would boot, fail and reboot again, and the screen
+/// would show the firmware instead of the reason.
 fn fatal(err: &Error, onfail: Option<OnFail>) -> ! {
     log_line!(Error, "FATAL: {}", err);
     let has_shell = mounts::exists(RESCUE_SHELL);
     let action = onfail.unwrap_or(if has_shell {
         OnFail::Shell
     } else {
-        OnFail::Reboot
+        OnFail::Wait
     });
     match action {
         OnFail::Shell if has_shell => {
@@ -485,10 +489,19 @@ fn fatal(err: &Error, onfail: Option<OnFail>) -> ! {
     let command = match action {
         OnFail::Poweroff => rustix::system::RebootCommand::PowerOff,
         OnFail::Halt => rustix::system::RebootCommand::Halt,
-        OnFail::Shell | OnFail::Reboot => {
+        OnFail::Reboot => {
             warn!("rebooting in 10 s");
             sys::sleep_ms(REBOOT_DELAY_S * 1000);
             rustix::system::RebootCommand::Restart
+        }
+        OnFail::Shell | OnFail::Wait => {
+            log_line!(
+                Error,
+                "stopped: Ctrl-Alt-Del restarts (k1os.onfail=reboot restarts by itself)"
+            );
+            loop {
+                sys::sleep_ms(u32::MAX);
+            }
         }
     };
     if let Err(e) = rustix::system::reboot(command) {
