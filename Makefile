@@ -20,7 +20,7 @@ profile_flag = $(if $(PROFILE),--profile $(PROFILE))
 
 .DEFAULT_GOAL := help
 .PHONY: help doctor kernel initramfs packages rootfs iso all-build qemu \
-	make-persist qemu-persist test bench clean cache-clean
+	make-persist qemu-persist test test-generic bench clean cache-clean
 
 define HELP
 K1OS make targets; each runs ./k1os (see `./k1os --help` for all of it).
@@ -41,6 +41,9 @@ Run and test:
   make qemu-persist  boot with that data disk: changes survive a reboot
   make test          every test, as CI runs them (ci/test.sh; installs what it
                      needs first)
+  make test-generic  the generic ISO on emulated PC hardware (q35; BIOS, UEFI;
+                     CD, USB; RAM, persistent; the screen console); not in CI:
+                     builds the generic kernel (~25 min the 1st time)
   make bench         size and boot-time benchmarks (build/bench/)
 
 Clean:
@@ -103,6 +106,18 @@ qemu-persist:
 
 test:
 	ci/test.sh
+
+# The generic ISO (what `make iso` builds) on emulated PC hardware: q35, BIOS
+# and UEFI, CD and USB stick, RAM and persistent, the screen without a serial
+# port. Not in CI: the generic kernel's first build takes about 25 minutes.
+# Rows for docs/hardware.md are the `HARDWARE |` lines.
+# build/kernel/ gets the qemu kernel back afterwards (cached), which the other
+# tests boot.
+test-generic:
+	$(K1OS) doctor --install
+	$(K1OS) kernel --profile generic
+	cargo test --locked -p host-tools --test generic -- --ignored --nocapture \
+		--test-threads=1; status=$$?; $(K1OS) kernel --profile qemu; exit $$status
 
 # Size and startup benchmarks: build/bench/results.json and report.md.
 bench:

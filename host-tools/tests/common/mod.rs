@@ -8,6 +8,8 @@
 // Each test binary uses part of this module.
 #![allow(dead_code)]
 
+pub mod screen;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
