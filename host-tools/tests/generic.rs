@@ -344,7 +344,8 @@ fn screen_console(vga: Vga, name: &str, framebuffer: &str) {
         .drive(Drive::usb(iso).snapshot().boot());
     let shot = screenshot_path(name);
     let mut vm = vm.start_without_serial(name).or_panic();
-    let booted = wait_for_screen(&mut vm, &shot, PROMPT, ISO_BOOT_TIMEOUT);
+    // Trailing blanks are not on the screen: a cell is blank or a glyph.
+    let booted = wait_for_screen(&mut vm, &shot, PROMPT.trim_end(), ISO_BOOT_TIMEOUT);
     let ready = vm.elapsed();
     eprintln!(
         "{name}: the prompt on the screen {:.1} s after QEMU started; the screen:\n{booted}",
