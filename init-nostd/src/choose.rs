@@ -122,6 +122,20 @@ pub fn choose_data(cands: &[Candidate], spec: &DeviceSpec) -> Choice {
     found.map_or(Choice::NotFound, Choice::Found)
 }
 
+/// A device carrying the data partition's label or UUID on a filesystem
+/// other than ext2/3/4, which [`choose_data`] therefore passed over: named in
+/// the warning when no data partition is found, so that someone who made
+/// `K1OS-DATA` as FAT learns why it is not used. `None` for a `/dev/…` spec,
+/// which is taken as given (mounting it says what is wrong).
+pub fn data_on_other_fs(cands: &[Candidate], spec: &DeviceSpec) -> Option<usize> {
+    if matches!(spec, DeviceSpec::Path(_)) {
+        return None;
+    }
+    cands
+        .iter()
+        .position(|c| matches(c, spec, |k| k != FsKind::Ext4))
+}
+
 /// The order in which to look for the root image: indices of candidates,
 /// written to `out` (as many as fit), returning how many were written.
 ///
@@ -274,6 +288,31 @@ mod tests {
         assert_eq!(choose_data(&cands, &Path(b"/dev/sda1")), Choice::Found(0));
         let unknown = [cand("sdb", None, None)];
         assert_eq!(choose_data(&unknown, &Path(b"/dev/sdb")), Choice::Found(0));
+    }
+
+    #[test]
+    fn data_label_on_another_filesystem_is_named() {
+        let vfat = fs(FsKind::Vfat, b"K1OS-DATA", [1; 16]);
+        let data = fs(FsKind::Ext4, b"K1OS-DATA", [2; 16]);
+        let home = fs(FsKind::Ext4, b"home", [3; 16]);
+        let cands = [
+            cand("sda", None, None),
+            cand("sda1", Some("sda"), Some(&home)),
+            cand("sdb1", Some("sdb"), Some(&vfat)),
+        ];
+        assert_eq!(choose_data(&cands, &DATA), Choice::NotFound);
+        assert_eq!(data_on_other_fs(&cands, &DATA), Some(2));
+        assert_eq!(data_on_other_fs(&cands, &Uuid(b"0101-0101")), Some(2));
+        // Not for another label, an ext4 of its own, or a path.
+        assert_eq!(data_on_other_fs(&cands, &Label(b"home")), None);
+        assert_eq!(data_on_other_fs(&cands, &Path(b"/dev/sdb1")), None);
+        assert_eq!(data_on_other_fs(&cands[..2], &DATA), None);
+        assert_eq!(data_on_other_fs(&[], &DATA), None);
+        let both = [
+            cand("sdb1", Some("sdb"), Some(&vfat)),
+            cand("vda", None, Some(&data)),
+        ];
+        assert_eq!(choose_data(&both, &DATA), Choice::Found(1));
     }
 
     #[test]

@@ -323,7 +323,9 @@ fn mount_if_holds_image(device: &Candidate, image: &[u8]) -> bool {
 ///
 /// Every "RAM" comes with a warning that says why. "Found" is the one device
 /// matching `k1os.data` (a disk and its own partition count as one, see
-/// `choose::choose_data`); "two match" is two unrelated devices.
+/// `choose::choose_data`); "two match" is two unrelated devices. When no
+/// ext2/3/4 matches, a device with the label or UUID on another filesystem
+/// counts as found and failing to mount (`choose::data_on_other_fs`).
 fn data_partition<'d>(
     config: &BootConfig<'_>,
     devices: &'d mut Devices,
@@ -343,7 +345,14 @@ fn data_partition<'d>(
     let spec = spec_text(&mut spec_buf, &config.data);
     let device = match choice {
         Choice::Found(i) => devices.list.get(i),
-        _ => None,
+        // No ext2/3/4 has the label or UUID. A device that has it on another
+        // filesystem (a FAT stick labelled K1OS-DATA) goes to `mount_data`,
+        // which refuses it before mounting anything: the message says why it
+        // is not used, where "not found" would mislead.
+        Choice::NotFound => {
+            choose::data_on_other_fs(&devices.list, &config.data).and_then(|i| devices.list.get(i))
+        }
+        Choice::Ambiguous(..) => None,
     };
     let mounted = match (choice, device) {
         (_, Some(device)) => mount_data(device).map(|()| device),
