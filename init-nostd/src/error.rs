@@ -64,6 +64,12 @@ impl Error {
         Error::record(step, subject, 0, why)
     }
 
+    /// A check that failed before the system call that would fail the same
+    /// way: `why` in words, and the errno that call would have given.
+    pub fn check(step: &'static str, subject: &[u8], why: &'static str, errno: Errno) -> Error {
+        Error::record(step, subject, errno.raw_os_error() as u16, why)
+    }
+
     fn record(step: &'static str, subject: &[u8], errno: u16, why: &'static str) -> Error {
         // SAFETY: single-threaded (see `Latest`), and no reference into the
         // cell lives beyond the function that made it.

@@ -12,8 +12,10 @@ use crate::layout::TORAM_IMAGE;
 use crate::mounts;
 use crate::text::{self, Text};
 
-/// Bytes of RAM left free beyond the image when copying it.
+/// Bytes of RAM left free beyond the image when copying it (the refusal
+/// below says "16 MiB").
 const TORAM_MARGIN: u64 = 16 << 20;
+const _: () = assert!(TORAM_MARGIN == 16 * 1024 * 1024);
 
 /// Copies the image into a tmpfs of its size at `/run/k1os/toram` and
 /// releases the media. Returns the copy's path.
@@ -26,7 +28,13 @@ pub fn copy_to_ram(image: &CStr) -> Result<&'static CStr> {
     let info = rustix::system::sysinfo();
     let free = info.freeram as u64 * u64::from(info.mem_unit.max(1));
     if size + TORAM_MARGIN > free {
-        return Err(Error::sys(STEP, image.to_bytes(), Errno::NOSPC));
+        // Before anything is copied; ENOSPC alone would read like a full media.
+        return Err(Error::check(
+            STEP,
+            image.to_bytes(),
+            "larger than the free RAM less 16 MiB",
+            Errno::NOSPC,
+        ));
     }
     let mut options_buf = text::buf::<32>();
     let mut options = Text::new(&mut options_buf);
