@@ -126,13 +126,16 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
     let mut builtin = 0;
     let q35 = machine.machine_type == MachineType::Q35;
     for (i, d) in machine.drives.iter().enumerate() {
+        if !d.plugged {
+            check_pluggable(d)?;
+        }
         if d.read_only && matches!(d.bus, Bus::Ide | Bus::Sata) {
             bail!(
                 "{}: QEMU's IDE and SATA disks cannot be read-only; use a snapshot drive",
                 d.path.display()
             );
         }
-        let id = format!("drive{i}");
+        let id = drive_id(i);
         let mut drive = format!(
             "if=none,id={id},file={},format={}",
             opt(&d.path)?,
@@ -182,10 +185,7 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
                     ports.get("scsi0").unwrap_or(&0)
                 ),
             ),
-            Bus::Usb => (
-                Some(XHCI),
-                format!("usb-storage,drive={id},bus=xhci0.0,removable=on"),
-            ),
+            Bus::Usb => (Some(XHCI), usb_storage(&id)),
             // A UAS device is a SCSI host of its own with one target (0).
             Bus::Uas => {
                 hub = Some(format!("usb-uas,id=uas{i},bus=xhci0.0"));
@@ -201,6 +201,11 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
                 push(&["-device", controller]);
             }
             *port += 1;
+        }
+        if !d.plugged {
+            // Only the backing file: `plug_command` adds the device later.
+            push(&["-drive", &drive]);
+            continue;
         }
         if let Some(hub) = hub {
             push(&["-device", &hub]);
@@ -245,6 +250,62 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
         ]),
     }
     Ok(args.into_iter().map(OsString::from).collect())
+}
+
+/// The USB stick (`usb-storage`) of drive `id` on the xHCI controller.
+fn usb_storage(id: &str) -> String {
+    format!("usb-storage,drive={id},bus={}.0,removable=on", XHCI.0)
+}
+
+/// The `-drive` id of `machine.drives[index]`.
+fn drive_id(index: usize) -> String {
+    format!("drive{index}")
+}
+
+/// Refuses a [`Drive::unplugged`](super::Drive::unplugged) drive that cannot
+/// be plugged in later, or that the firmware would have to boot.
+fn check_pluggable(d: &super::Drive) -> Result<()> {
+    if d.bus != Bus::Usb {
+        bail!(
+            "{}: only a USB drive can be plugged in while the guest runs, not {:?} \
+             (a virtio or NVMe disk is a PCI device, and the kernel has no PCI \
+             hot-plug, CONFIG_HOTPLUG_PCI; IDE, SATA and CD drives are fixed)",
+            d.path.display(),
+            d.bus
+        );
+    }
+    if d.boot {
+        bail!(
+            "{}: the firmware cannot boot a drive that is not plugged in at start",
+            d.path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The monitor command that plugs in `machine.drives[index]`, defined at
+/// start but not plugged in (its `-drive` and the xHCI controller are on
+/// QEMU's command line, see [`qemu_args`]). The device gets the id `plug<N>`,
+/// for a later `device_del`.
+pub(super) fn plug_command(machine: &Machine, index: usize) -> Result<String> {
+    let Some(d) = machine.drives.get(index) else {
+        bail!(
+            "no drive {index} to plug in: the machine has {} drive(s)",
+            machine.drives.len()
+        );
+    };
+    if d.plugged {
+        bail!(
+            "{}: drive {index} is plugged in at start; make it with `.unplugged()` to plug it \
+             in later",
+            d.path.display()
+        );
+    }
+    check_pluggable(d)?;
+    Ok(format!(
+        "device_add {},id=plug{index}",
+        usb_storage(&drive_id(index))
+    ))
 }
 
 /// The id of the `-netdev` of a restricted or isolated network.
@@ -606,6 +667,66 @@ mod tests {
         assert!(
             err.contains("the pc machine's built-in IDE/AHCI controller has 4 ports"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unplugged_usb_drive_is_defined_and_plugged_in_by_the_monitor() {
+        let m = Machine::kernel("/k")
+            .drive(Drive::cdrom("/k.iso"))
+            .drive(Drive::usb("/d,1.img").unplugged());
+        let args = joined(&m);
+        // The controller and the backing file, no device.
+        assert!(
+            args.ends_with(
+                "-device qemu-xhci,id=xhci0 -drive if=none,id=drive1,file=/d,,1.img,format=raw"
+            ),
+            "{args}"
+        );
+        assert!(!args.contains("usb-storage"), "{args}");
+        assert_eq!(
+            m.plug_command(1).unwrap(),
+            "device_add usb-storage,drive=drive1,bus=xhci0.0,removable=on,id=plug1"
+        );
+        // The same device string as a stick plugged in at start.
+        let plugged = joined(&Machine::kernel("/k").drive(Drive::usb("/d.img")));
+        assert!(
+            plugged.ends_with("-device usb-storage,drive=drive0,bus=xhci0.0,removable=on"),
+            "{plugged}"
+        );
+        // A USB keyboard shares the controller.
+        let with_kbd = joined(&m.clone().usb_keyboard());
+        assert_eq!(
+            with_kbd.matches("-device qemu-xhci").count(),
+            1,
+            "{with_kbd}"
+        );
+
+        let err = |r: Result<String>| r.unwrap_err().to_string();
+        assert_eq!(
+            err(m.plug_command(0)),
+            "/k.iso: drive 0 is plugged in at start; make it with `.unplugged()` to plug it in later"
+        );
+        assert_eq!(
+            err(m.plug_command(2)),
+            "no drive 2 to plug in: the machine has 2 drive(s)"
+        );
+        let serial = Serial::Socket {
+            console: Path::new("/s"),
+            monitor: None,
+        };
+        let virtio = Machine::kernel("/k").drive(Drive::virtio("/v.img").unplugged());
+        let refused = err(qemu_args(&virtio, Accel::Tcg, &serial).map(|_| String::new()));
+        assert!(
+            refused.starts_with("/v.img: only a USB drive can be plugged in while the guest runs")
+                && refused.contains("no PCI hot-plug"),
+            "{refused}"
+        );
+        assert!(err(virtio.plug_command(0)).contains("only a USB drive"));
+        let boot = Machine::firmware(Firmware::Bios).drive(Drive::usb("/b.img").unplugged().boot());
+        assert!(
+            err(qemu_args(&boot, Accel::Tcg, &serial).map(|_| String::new()))
+                .contains("the firmware cannot boot a drive that is not plugged in")
         );
     }
 

@@ -380,8 +380,10 @@ impl Console {
         Ok(())
     }
 
-    /// The run as a [`BootLog`], once it has ended with `outcome`.
-    pub(super) fn into_log(self, outcome: Outcome, timeout: Duration) -> Result<BootLog> {
+    /// The run as a [`BootLog`], once it has ended with `outcome` (e.g. what
+    /// [`Console::wait_exit`] returned): for a test that acted on the
+    /// machine while it ran and then asserts on the whole log.
+    pub fn into_log(self, outcome: Outcome, timeout: Duration) -> Result<BootLog> {
         let text = self.transcript();
         if let Outcome::Exited(code) = outcome
             && code != Some(0)

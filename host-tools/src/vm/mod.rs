@@ -192,6 +192,12 @@ pub struct Drive {
     pub snapshot: bool,
     /// The firmware boots from it.
     pub boot: bool,
+    /// Plugged in when QEMU starts. `false`: only its backing file is
+    /// defined (`-drive if=none`, plus the controller it goes on), and a
+    /// test plugs it in later through QEMU's monitor
+    /// ([`Machine::plug_command`]): a stick that appears while the guest
+    /// boots. USB only ([`Drive::unplugged`]).
+    pub plugged: bool,
 }
 
 impl Drive {
@@ -204,6 +210,7 @@ impl Drive {
             read_only: bus == Bus::Cdrom,
             snapshot: false,
             boot: false,
+            plugged: true,
         }
     }
 
@@ -257,6 +264,17 @@ impl Drive {
 
     pub fn format(mut self, format: Format) -> Drive {
         self.format = format;
+        self
+    }
+
+    /// Not plugged in at start: [`Machine::plug_command`] is the monitor
+    /// command that plugs it in. Only [`Bus::Usb`] drives can be: the kernel
+    /// sees a USB stick appear on the xHCI controller at any time, while a
+    /// virtio or NVMe disk is a PCI device and the kernel has no PCI
+    /// hot-plug, and IDE/SATA/CD drives are fixed (the arguments are
+    /// refused, naming the drive).
+    pub fn unplugged(mut self) -> Drive {
+        self.plugged = false;
         self
     }
 }
@@ -482,6 +500,13 @@ impl Machine {
             ),
             Boot::Firmware(_) => None,
         }
+    }
+
+    /// The monitor command (`device_add …`) that plugs in drive `index` (of
+    /// [`Machine::drives`], counted from 0), made [`Drive::unplugged`]:
+    /// `console.monitor().command_quiet(&vm.plug_command(1)?)`.
+    pub fn plug_command(&self, index: usize) -> Result<String> {
+        args::plug_command(self, index)
     }
 
     /// The files QEMU needs, in order: the kernel and initramfs (or OVMF),
