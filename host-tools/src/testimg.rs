@@ -8,6 +8,11 @@
 //!   `/system.squashfs`, used as a CD or, as is, as a disk ([`iso`]);
 //! - data images: a raw ext4 labelled `K1OS-DATA` ([`data_image`]) or a GPT
 //!   disk whose partition 2 is that ext4 ([`gpt_data_disk`]);
+//! - for the fault tests (`tests/faults.rs`): variants of the media
+//!   ([`media_in`]), an ext4 made from a tree ([`ext4_from_dir`]), a FAT image
+//!   ([`vfat_image`]), damage ([`flip_bytes`], [`corrupt_ext4_superblock`]),
+//!   a hybrid ISO written to a disk with a data partition added behind it
+//!   ([`iso_disk_with_data_partition`]) and [`sha256_file`];
 //! - host-side readers of a data image's overlay upper ([`read_upper_file`],
 //!   [`read_upper_file_in_partition`]);
 //! - the reference stage 1, `ci/bench/reference-init.sh` packed with busybox
@@ -39,6 +44,9 @@ pub const STAGE2_NO_BOOT_FILE: &str = "K1OS-TEST: no boot file";
 pub const STAGE2_ROOT_LINE: &str = "K1OS-TEST: root: ";
 /// Printed right before the test init powers off.
 pub const STAGE2_DONE: &str = "K1OS-TEST: done";
+/// Followed by the length of `/proc/cmdline` in bytes, as stage 2 reads it
+/// (`K1OS-TEST: cmdline bytes: 2048`, the newline included).
+pub const STAGE2_CMDLINE_BYTES: &str = "K1OS-TEST: cmdline bytes: ";
 
 /// Kernel command-line word that makes the test init write [`PERSISTED_FILE`].
 pub const TEST_WRITE: &str = "k1os.test=write";
@@ -126,6 +134,7 @@ fi
 while read -r dev dir type rest; do
     [ "$dir" = / ] && echo "{STAGE2_ROOT_LINE}$dev $dir $type $rest"
 done < /proc/mounts
+echo "{STAGE2_CMDLINE_BYTES}$(wc -c < /proc/cmdline)"
 case " $(cat /proc/cmdline) " in
 *" {TEST_WRITE} "*)
     echo "{PERSISTED_CONTENT}" > /{PERSISTED_FILE}
@@ -226,14 +235,20 @@ pub struct Media {
 /// Builds the test root filesystem, its squashfs and the ISO (the tests
 /// make them once per process: `tests/common`).
 pub fn media() -> Result<Media> {
-    let dir = images_dir();
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    media_in(&images_dir(), |_| Ok(()))
+}
+
+/// [`media`] in `dir`, with `edit` run on the root filesystem's tree before
+/// it is packed: a test's own variant (a stage 2 missing, not executable…).
+pub fn media_in(dir: &Path, edit: impl FnOnce(&Path) -> Result<()>) -> Result<Media> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let m = Media {
         rootfs: dir.join("rootfs"),
         squashfs: dir.join("system.squashfs"),
         iso: dir.join("k1os-test.iso"),
     };
     test_rootfs(&m.rootfs)?;
+    edit(&m.rootfs).with_context(|| format!("changing the test tree {}", m.rootfs.display()))?;
     squashfs(&m.rootfs, &m.squashfs)?;
     iso(&m.squashfs, &m.iso)?;
     Ok(m)
@@ -249,6 +264,80 @@ pub fn data_image(path: &Path, size_mib: u64) -> Result<()> {
         .arg(format!("{size_mib}M"))
         .run()
         .with_context(|| format!("making the data image {}", path.display()))
+}
+
+/// An ext4 image file of `size_mib` MiB labelled `label`, holding the tree
+/// `dir` (`mkfs.ext4 -d`: holes in sparse files stay holes, so a 1 GiB
+/// sparse file fits a small image).
+pub fn ext4_from_dir(path: &Path, size_mib: u64, label: &str, dir: &Path) -> Result<()> {
+    let _ = fs::remove_file(path);
+    Cmd::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", label, "-d"])
+        .arg(dir)
+        .arg(path)
+        .arg(format!("{size_mib}M"))
+        .run()
+        .with_context(|| {
+            format!(
+                "making the ext4 image {} from {}",
+                path.display(),
+                dir.display()
+            )
+        })
+}
+
+/// A FAT image file of `size_mib` MiB labelled `label` (`mkfs.vfat`).
+pub fn vfat_image(path: &Path, size_mib: u64, label: &str) -> Result<()> {
+    let _ = fs::remove_file(path);
+    Cmd::new("mkfs.vfat")
+        .args(["-C", "-n", label])
+        .arg(path)
+        .arg((size_mib * 1024).to_string())
+        .run()
+        .with_context(|| format!("making the FAT image {}", path.display()))
+}
+
+/// Inverts `len` bytes of `path` at `offset` (each `b` becomes `!b`).
+pub fn flip_bytes(path: &Path, offset: u64, len: usize) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut bytes = vec![0u8; len];
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(&mut bytes)
+        .with_context(|| format!("reading {len} bytes at {offset} of {}", path.display()))?;
+    for b in &mut bytes {
+        *b = !*b;
+    }
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(&bytes)
+        .with_context(|| format!("writing {len} bytes at {offset} of {}", path.display()))
+}
+
+/// The byte offset of the ext2/3/4 superblock in an image.
+pub const EXT4_SUPERBLOCK: u64 = 1024;
+
+/// Corrupts the superblock of the ext4 `image` the way a bad sector would,
+/// keeping what identifies it (magic, label, UUID): `s_inodes_count` (its
+/// first field) is inverted. The kernel refuses to mount it (a wrong
+/// superblock checksum with `metadata_csum`, a wrong inode count without).
+pub fn corrupt_ext4_superblock(image: &Path) -> Result<()> {
+    flip_bytes(image, EXT4_SUPERBLOCK, 4)
+}
+
+/// The hex SHA-256 of a file's bytes: "is this disk unchanged?".
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Where a partition is inside a disk image, in bytes.
@@ -289,6 +378,76 @@ pub fn gpt_data_disk(path: &Path, size_mib: u64) -> Result<PartitionExtent> {
         .run()
         .with_context(|| format!("making the ext4 in partition 2 of {}", path.display()))?;
     Ok(part)
+}
+
+/// A disk the hybrid ISO `iso` (`host-tools iso`: GPT, the ISO 9660
+/// filesystem on the whole disk and on partition 1, the ESP after it) was
+/// written to, `extra_mib` MiB larger than the ISO, with a new GPT partition
+/// in that space holding an ext4 labelled `K1OS-DATA`: what a person gets
+/// who writes the ISO to a stick and adds a data partition behind it. The
+/// backup GPT moves to the new end of the disk (`sgdisk -e`), as partition
+/// tools do. Returns the new partition's number and extent.
+pub fn iso_disk_with_data_partition(
+    iso: &Path,
+    out: &Path,
+    extra_mib: u64,
+) -> Result<(u32, PartitionExtent)> {
+    fs::copy(iso, out)
+        .with_context(|| format!("copying {} to {}", iso.display(), out.display()))?;
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(out)
+        .with_context(|| format!("opening {}", out.display()))?;
+    file.set_len(file.metadata()?.len() + extra_mib * 1024 * 1024)?;
+    drop(file);
+    let label = contract::DATA_LABEL;
+    // `-e` first: the new space is usable only once the backup GPT is at
+    // the end; `-n 0:0:0`: the first free number, from the first free
+    // sector to the end.
+    Cmd::new("sgdisk")
+        .arg("-e")
+        .arg(out)
+        .run()
+        .with_context(|| format!("moving the backup GPT of {} to its end", out.display()))?;
+    Cmd::new("sgdisk")
+        .args(["-n", "0:0:0", "-t", "0:8300", "-c", &format!("0:{label}")])
+        .arg(out)
+        .run()
+        .with_context(|| format!("adding a data partition to {}", out.display()))?;
+    let number = last_partition(out)?;
+    let part = partition_extent(out, number)?;
+    Cmd::new("mkfs.ext4")
+        .args([
+            "-q",
+            "-F",
+            "-L",
+            label,
+            "-E",
+            &format!("offset={}", part.offset),
+        ])
+        .arg(out)
+        .arg(format!("{}k", part.len / 1024))
+        .run()
+        .with_context(|| format!("making the ext4 in partition {number} of {}", out.display()))?;
+    Ok((number, part))
+}
+
+/// The highest partition number of a GPT disk image (`sgdisk -p`).
+fn last_partition(disk: &Path) -> Result<u32> {
+    let table = Cmd::new("sgdisk").arg("-p").arg(disk).read()?;
+    // The table's rows follow the `Number  Start (sector) …` header.
+    table
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("Number"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .max()
+        .with_context(|| {
+            format!(
+                "`sgdisk -p {}` lists no partition:\n{table}",
+                disk.display()
+            )
+        })
 }
 
 /// Partition `number`'s extent in a GPT disk image (`sgdisk -i`).
@@ -543,6 +702,89 @@ mod tests {
         put_upper_file(&disk, part.offset, PERSISTED_FILE, "gpt\n");
         let got = read_upper_file_in_partition(&disk, 2, PERSISTED_FILE).unwrap();
         assert_eq!(got.as_deref(), Some(&b"gpt\n"[..]));
+    }
+
+    #[test]
+    fn flipped_bytes_change_the_hash_and_flip_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        fs::write(&f, [0u8, 1, 2, 3, 0xff]).unwrap();
+        let before = sha256_file(&f).unwrap();
+        assert_eq!(before.len(), 64);
+        flip_bytes(&f, 1, 3).unwrap();
+        assert_eq!(fs::read(&f).unwrap(), [0, 0xfe, 0xfd, 0xfc, 0xff]);
+        assert_ne!(sha256_file(&f).unwrap(), before);
+        flip_bytes(&f, 1, 3).unwrap();
+        assert_eq!(sha256_file(&f).unwrap(), before);
+        let err = flip_bytes(&f, 4, 2).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("reading 2 bytes at 4"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn ext4_from_a_tree_keeps_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        fs::create_dir_all(tree.join("upper")).unwrap();
+        fs::write(tree.join("upper/a.txt"), "a\n").unwrap();
+        fs::File::create(tree.join("big"))
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let img = dir.path().join("fs.img");
+        ext4_from_dir(&img, 16, "K1OS", &tree).unwrap();
+        assert_eq!(fs::metadata(&img).unwrap().len(), 16 << 20);
+        assert_eq!(
+            read_upper_file(&img, "a.txt").unwrap().as_deref(),
+            Some(&b"a\n"[..])
+        );
+        let stat = Cmd::new("debugfs")
+            .args(["-R", "stat /big"])
+            .arg(&img)
+            .read()
+            .unwrap();
+        assert!(stat.contains("Size: 1073741824"), "{stat}");
+    }
+
+    #[test]
+    fn vfat_image_has_its_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("fat.img");
+        vfat_image(&img, 16, contract::DATA_LABEL).unwrap();
+        let boot_sector = &fs::read(&img).unwrap()[..512];
+        assert!(
+            boot_sector
+                .windows(contract::DATA_LABEL.len())
+                .any(|w| w == contract::DATA_LABEL.as_bytes())
+        );
+    }
+
+    #[test]
+    fn a_data_partition_added_behind_a_gpt_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        // Any GPT disk will do as the "ISO": the one with two partitions.
+        let disk = dir.path().join("disk.img");
+        let p2 = gpt_data_disk(&disk, 24).unwrap();
+        let out = dir.path().join("grown.img");
+        let (number, part) = iso_disk_with_data_partition(&disk, &out, 16).unwrap();
+        assert_eq!(number, 3);
+        assert_eq!(part, partition_extent(&out, 3).unwrap());
+        assert!(part.offset >= p2.offset + p2.len, "{part:?} after {p2:?}");
+        let size = fs::metadata(&out).unwrap().len();
+        assert_eq!(size, (24 + 16) << 20);
+        assert!(
+            part.offset + part.len <= size && part.len >= 15 << 20,
+            "{part:?}"
+        );
+        // The original's partitions are untouched (`sgdisk` rewrote only the
+        // GPT headers and the protective MBR).
+        let (a, b) = (fs::read(&disk).unwrap(), fs::read(&out).unwrap());
+        let p2_bytes = p2.offset as usize..(p2.offset + p2.len) as usize;
+        assert!(a[p2_bytes.clone()] == b[p2_bytes]);
+        // A clean ext4 (e2fsck passes), empty.
+        assert_eq!(read_upper_file_in_partition(&out, 3, "x").unwrap(), None);
     }
 
     #[test]
