@@ -56,10 +56,29 @@ impl Entry {
     }
 }
 
+/// The name that ends a newc archive: the kernel stops unpacking there.
+const TRAILER: &str = "TRAILER!!!";
+
 /// Writes a newc archive of `entries`: sorted by path (so the order never
 /// depends on how they were listed), uid/gid 0, every mtime `mtime`, inode
-/// numbers in order. Same entries, same bytes.
+/// numbers in order. Same entries, same bytes. A path listed twice, or one
+/// the kernel would not unpack as written, is an error naming it.
 pub fn write_newc(mut entries: Vec<Entry>, mtime: u32) -> Result<Vec<u8>> {
+    // Names are NUL-terminated in the archive: one with a NUL would be cut
+    // short there (and "a\0" read back as "a"); an empty one is silently
+    // skipped by the kernel; `TRAILER!!!` would end the archive early.
+    for entry in &entries {
+        let why = if entry.path.is_empty() {
+            "an empty path"
+        } else if entry.path.contains('\0') {
+            "a NUL in the path (the name would end there)"
+        } else if entry.path == TRAILER {
+            "the name that ends a newc archive (nothing after it would be unpacked)"
+        } else {
+            continue;
+        };
+        anyhow::bail!("initramfs entry {:?}: {why}", entry.path);
+    }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     for pair in entries.windows(2) {
         ensure!(
@@ -97,6 +116,7 @@ pub fn write_newc(mut entries: Vec<Entry>, mtime: u32) -> Result<Vec<u8>> {
         writer.write_all(data)?;
         writer.finish()?;
     }
+    // Writes the `TRAILER!!!` entry.
     cpio::newc::trailer(&mut out)?;
     Ok(out)
 }
@@ -145,6 +165,32 @@ mod tests {
                 ("init".to_string(), 0o100755, 0, 1234, 0, 0),
             ]
         );
+    }
+
+    /// Found by the fuzz target (fuzz/fuzz_targets/initramfs.rs): an empty
+    /// name and names with a NUL were written, and "\0" read back as "".
+    #[test]
+    fn names_the_kernel_would_misread_are_an_error() {
+        for (path, why) in [
+            ("", "an empty path"),
+            ("\0", "a NUL in the path"),
+            ("<\0", "a NUL in the path"),
+            ("dev\0/console", "a NUL in the path"),
+            ("TRAILER!!!", "the name that ends a newc archive"),
+        ] {
+            let mut e = sample();
+            e.push(Entry::file(path, 0o644, b"x".to_vec()));
+            let err = write_newc(e, 0).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{path:?}")) && err.contains(why),
+                "{err}"
+            );
+        }
+        // Names that merely look odd are fine.
+        let mut e = sample();
+        e.push(Entry::file("TRAILER!!!x", 0o644, vec![]));
+        e.push(Entry::file(" ", 0o644, vec![]));
+        write_newc(e, 0).unwrap();
     }
 
     #[test]
