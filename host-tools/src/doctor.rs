@@ -2,7 +2,9 @@
 //!
 //! `doctor` checks programs, files, the pinned kernel source package, rustup
 //! targets and cargo tools, scoped by purpose (`--for build` is what `make iso`
-//! needs; `--for test` adds QEMU, firmware and the test-only tools).
+//! needs; `--for test` adds QEMU, firmware and the test-only tools, among them
+//! what the fuzz smoke pass needs: `cargo-fuzz` and the nightly toolchain that
+//! `fuzz/rust-toolchain.toml` pins).
 //!
 //! `doctor --install` asks apt for the **whole** set of the purpose in one
 //! transaction, never only the missing packages: a partial request lets apt
@@ -114,8 +116,14 @@ pub const FILES: &[(&str, &str, Purpose)] = &[
 pub const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl"];
 
 /// Cargo subcommands the test command runs, pinned: `(crate, version)`.
-/// `cargo-deny` checks dependency licences and duplicates (`deny.toml`).
-pub const CARGO_TOOLS: &[(&str, &str)] = &[("cargo-deny", "0.20.2")];
+/// `cargo-deny` checks dependency licences and duplicates (`deny.toml`);
+/// `cargo-fuzz` builds and runs the fuzz targets (`fuzz/`, ci/fuzz-smoke.sh).
+pub const CARGO_TOOLS: &[(&str, &str)] = &[("cargo-deny", "0.20.2"), ("cargo-fuzz", "0.13.2")];
+
+/// The file that pins the fuzz targets' nightly toolchain (cargo fuzz needs
+/// nightly), relative to the checkout. rustup reads it in `fuzz/`; doctor
+/// reads it to know what to install.
+pub const FUZZ_TOOLCHAIN_FILE: &str = "fuzz/rust-toolchain.toml";
 
 /// The command that fixes what `doctor` reports.
 const INSTALL_HINT: &str = "./k1os doctor --install";
@@ -185,6 +193,11 @@ pub enum Lack {
     /// `rustup` or `cargo` itself: no install command can fix that for us.
     Toolchain(&'static str),
     RustTarget(&'static str),
+    /// A rustup toolchain (the fuzz targets' nightly), by channel.
+    RustToolchain {
+        channel: String,
+        pinned_in: &'static str,
+    },
     CargoTool {
         name: &'static str,
         version: &'static str,
@@ -219,6 +232,9 @@ impl Lack {
                  then open a new shell"
             ),
             Lack::RustTarget(t) => format!("rustup target {t}"),
+            Lack::RustToolchain { channel, pinned_in } => {
+                format!("rustup toolchain {channel} (pinned in {pinned_in}, for cargo fuzz)")
+            }
             Lack::CargoTool { name, version } => format!("cargo tool {name} {version}"),
         }
     }
@@ -236,6 +252,7 @@ impl Lack {
             ),
             Lack::Toolchain(_) => "https://rustup.rs".to_string(),
             Lack::RustTarget(t) => format!("rustup target add {t}"),
+            Lack::RustToolchain { channel, .. } => rustup_toolchain_install(channel).join(" "),
             Lack::CargoTool { name, version } => {
                 format!("cargo install {name} --version {version} --locked")
             }
@@ -288,6 +305,19 @@ pub fn missing(purpose: Purpose) -> Result<Vec<Lack>> {
                 lacks.push(Lack::RustTarget(target));
             }
         }
+        if purpose.includes(Purpose::Test) {
+            let channel = fuzz_toolchain(&paths::repo_root().join(FUZZ_TOOLCHAIN_FILE))?;
+            let toolchains = Cmd::new("rustup")
+                .args(["toolchain", "list"])
+                .read()
+                .unwrap_or_default();
+            if !toolchain_installed(&toolchains, &channel) {
+                lacks.push(Lack::RustToolchain {
+                    channel,
+                    pinned_in: FUZZ_TOOLCHAIN_FILE,
+                });
+            }
+        }
     }
     if run::which("cargo").is_none() {
         lacks.push(Lack::Toolchain("cargo"));
@@ -299,6 +329,58 @@ pub fn missing(purpose: Purpose) -> Result<Vec<Lack>> {
         }
     }
     Ok(lacks)
+}
+
+/// The channel `[toolchain] channel = "…"` of a rust-toolchain.toml file.
+pub fn fuzz_toolchain(file: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading {} (the fuzz targets' toolchain)", file.display()))?;
+    toolchain_channel(&text).with_context(|| format!("in {}", file.display()))
+}
+
+/// [`fuzz_toolchain`] on the file's text.
+pub fn toolchain_channel(text: &str) -> Result<String> {
+    let doc = crate::flat_toml::parse(text)?;
+    let Some(crate::flat_toml::Value::Table(toolchain)) = doc.get("toolchain").map(|e| &e.value)
+    else {
+        bail!("no [toolchain] table");
+    };
+    match toolchain.get("channel").map(|e| &e.value) {
+        Some(crate::flat_toml::Value::Str(channel)) if !channel.trim().is_empty() => {
+            Ok(channel.trim().to_string())
+        }
+        _ => bail!("[toolchain] has no `channel = \"…\"`"),
+    }
+}
+
+/// Whether `rustup toolchain list`'s output has `channel`: listed with the
+/// host triple after it (`nightly-2026-05-20-x86_64-unknown-linux-gnu`), and
+/// maybe `(default)`. A triple starts with a letter, a date with a digit, so
+/// `nightly` is not taken for `nightly-2026-05-20-…`.
+pub fn toolchain_installed(list: &str, channel: &str) -> bool {
+    list.lines().any(|line| {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        name == channel
+            || name
+                .strip_prefix(channel)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|triple| triple.starts_with(|c: char| c.is_ascii_alphabetic()))
+    })
+}
+
+/// `rustup toolchain install CHANNEL --profile minimal`: rustc, cargo and std
+/// are all cargo fuzz needs.
+fn rustup_toolchain_install(channel: &str) -> Vec<String> {
+    [
+        "rustup",
+        "toolchain",
+        "install",
+        channel,
+        "--profile",
+        "minimal",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// The installed version of a Debian package, if it is installed and
@@ -744,7 +826,7 @@ pub fn doctor(purpose: Purpose, install: bool) -> Result<()> {
     if !install {
         bail!(
             "{} missing for {scope}; run `{INSTALL_HINT}{}` (apt-get runs through sudo unless \
-             you are root; rustup targets and cargo tools install for you, the user)",
+             you are root; rustup targets and toolchains and cargo tools install for you, the user)",
             lacks.len(),
             match purpose {
                 Purpose::Build => " --for build",
@@ -786,6 +868,11 @@ pub fn doctor(purpose: Purpose, install: bool) -> Result<()> {
                 ui::step(&format!("rustup target add {target}"));
                 Cmd::new("rustup").args(["target", "add", target]).run()?;
             }
+            Lack::RustToolchain { channel, .. } => {
+                let argv = rustup_toolchain_install(channel);
+                ui::step(&format!("{} (for cargo fuzz, once)", argv.join(" ")));
+                Cmd::new(&argv[0]).args(&argv[1..]).run()?;
+            }
             Lack::CargoTool { name, version } => {
                 ui::step(&format!(
                     "cargo install {name} --version {version} --locked (a few minutes, once)"
@@ -825,7 +912,7 @@ fn summary(purpose: Purpose) {
          target(s){}",
         RUST_TARGETS.len(),
         if purpose.includes(Purpose::Test) {
-            " and cargo-deny"
+            ", cargo-deny, cargo-fuzz and the fuzz targets' nightly toolchain"
         } else {
             ""
         }
@@ -841,4 +928,51 @@ fn is_root() -> bool {
         .read()
         .map(|s| s.trim() == "0")
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fuzz_toolchain_is_read_from_its_file() {
+        let text = "# why\n[toolchain]\nchannel = \"nightly-2026-05-20\"\nprofile = \"minimal\"\n";
+        assert_eq!(toolchain_channel(text).unwrap(), "nightly-2026-05-20");
+        let err = toolchain_channel("channel = \"nightly\"\n").unwrap_err();
+        assert!(err.to_string().contains("no [toolchain] table"), "{err}");
+        let err = toolchain_channel("[toolchain]\nprofile = \"minimal\"\n").unwrap_err();
+        assert!(err.to_string().contains("channel"), "{err}");
+        // The checkout's own file names a dated nightly.
+        let ours = fuzz_toolchain(&paths::repo_root().join(FUZZ_TOOLCHAIN_FILE)).unwrap();
+        assert!(ours.starts_with("nightly-"), "{ours}");
+    }
+
+    #[test]
+    fn toolchains_are_matched_by_channel_and_triple() {
+        let list = "stable-x86_64-unknown-linux-gnu (active, default)\n\
+                    nightly-2026-05-20-x86_64-unknown-linux-gnu\n\
+                    1.95.0-x86_64-unknown-linux-gnu\n";
+        assert!(toolchain_installed(list, "nightly-2026-05-20"));
+        assert!(toolchain_installed(list, "stable"));
+        assert!(toolchain_installed(list, "1.95.0"));
+        // A dated nightly is not the moving `nightly`, nor another date.
+        assert!(!toolchain_installed(list, "nightly"));
+        assert!(!toolchain_installed(list, "nightly-2026-05-21"));
+        assert!(!toolchain_installed(list, "nightly-2026-05-2"));
+        assert!(!toolchain_installed("", "nightly-2026-05-20"));
+    }
+
+    #[test]
+    fn a_missing_toolchain_says_how_to_install_it() {
+        let lack = Lack::RustToolchain {
+            channel: "nightly-2026-05-20".into(),
+            pinned_in: FUZZ_TOOLCHAIN_FILE,
+        };
+        assert_eq!(
+            lack.fix(),
+            "rustup toolchain install nightly-2026-05-20 --profile minimal"
+        );
+        assert!(lack.describe().contains(FUZZ_TOOLCHAIN_FILE));
+        assert!(!lack.needs_apt());
+    }
 }
