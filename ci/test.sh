@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (`make test`). A fresh Debian/Ubuntu
 # machine with Rust needs nothing else: `doctor --install` fetches the host
-# packages and rustup targets, the qemu-profile kernel is built once and then
+# packages, rustup targets, the fuzz targets' nightly toolchain and the cargo
+# tools (cargo-deny, cargo-fuzz), the qemu-profile kernel is built once and then
 # comes from the cache (${K1OS_CACHE:-~/.cache/k1os}).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,9 @@ host_tools rootfs
 
 echo "==> tests (unit, probe images, QEMU boots)"
 cargo test --workspace --locked
+
+echo "==> fuzz smoke pass: each target over its committed corpus, then 10 s of new inputs (docs/fuzzing.md)"
+ci/fuzz-smoke.sh
 
 echo "==> benchmarks, quick: init-nostd, the busybox reference and the floor (build/bench/)"
 host_tools bench --quick --no-build

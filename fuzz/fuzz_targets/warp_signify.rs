@@ -84,7 +84,7 @@ fn check_signing(sk: &SecretKey, message: &[u8]) {
     let sig = Signature::parse(&sk.sign(message).to_file("s")).expect("a written .sig parses");
     assert_eq!(pk.verify(message, &sig), Ok(()));
     assert_eq!(
-        signify::verify_with_any(&[pk.clone()], message, &sig),
+        signify::verify_with_any(std::slice::from_ref(&pk), message, &sig),
         Ok(())
     );
 
