@@ -24,10 +24,11 @@ use crate::{mounts, sys};
 /// The step every verity failure names.
 pub const STEP: &str = "verify the root image";
 /// Why, when the kernel refuses the image with the trusted parameters: a
-/// table it cannot load (an image of another size) or blocks that fail
-/// their check when the image is mounted (another image of the same size,
-/// a damaged superblock).
-pub const MISMATCH: &str = "does not match the initramfs's root hash (another or a damaged image)";
+/// table it cannot load (a smaller image: the kernel logs "Data device is
+/// too small", `EINVAL`, or "Hash device is too small", `E2BIG`) or blocks
+/// that fail their check when the image is mounted (any other image, a
+/// damaged superblock: `EIO`).
+pub const MISMATCH: &str = "not the image the initramfs trusts, or damaged";
 
 /// Room for the trusted line: two numbers, `sha256`, the root hash, the
 /// longest salt, the spaces and a newline; a longer file is refused.
@@ -132,9 +133,16 @@ pub fn device<'a>(
     let device = loop_device.to_bytes();
     let parts: [&[u8]; 6] = [b"1 ", device, b" ", device, b" 4096 4096 ", line];
     text::join(&mut req.table, &parts).step(STEP, path.to_bytes())?;
-    dm(control, DM_TABLE_LOAD, &mut req, DM_READONLY_FLAG)
-        .step(STEP, config.image)
-        .map_err(|e| e.explain(STEP, config.image, MISMATCH))?;
+    match dm(control, DM_TABLE_LOAD, &mut req, DM_READONLY_FLAG) {
+        // "Data device is too small", "Hash device is too small"
+        Err(e @ (Errno::INVAL | Errno::TOOBIG)) => Err(Error::record(
+            STEP,
+            config.image,
+            e.raw_os_error() as u16,
+            MISMATCH,
+        )),
+        other => other.step(STEP, name),
+    }?;
     dm(control, DM_DEV_SUSPEND, &mut req, 0).step(STEP, name)?;
     Ok((NODE, root_hash))
 }
@@ -163,6 +171,9 @@ fn dm(
     req.io.data_start = size_of::<DmIoctl>() as u32;
     req.io.target_count = u32::from(request == DM_TABLE_LOAD);
     req.io.flags = flags;
+    // The kernel wrote the device's number back; a lookup by name wants 0
+    // there (and a create asks for minor 0 with it).
+    req.io.dev = 0;
     // SAFETY: a device-mapper ioctl reads and writes a `struct dm_ioctl` of
     // `data_size` bytes, for DM_TABLE_LOAD followed at `data_start` by
     // `target_count` (1) `struct dm_target_spec` and its NUL-terminated

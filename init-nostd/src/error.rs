@@ -73,7 +73,8 @@ impl Error {
         Error::record(step, subject, errno, why)
     }
 
-    fn record(step: &'static str, subject: &[u8], errno: u16, why: &'static str) -> Error {
+    /// A failure with both: `errno`, and `why` in words.
+    pub fn record(step: &'static str, subject: &[u8], errno: u16, why: &'static str) -> Error {
         // SAFETY: single-threaded (see `Latest`), and no reference into the
         // cell lives beyond the function that made it.
         let latest = unsafe { &mut *LATEST.0.get() };
