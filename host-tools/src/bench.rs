@@ -7,8 +7,9 @@
 //!
 //! 1. the inputs: the qemu-profile kernel and `build/initramfs.img` (built,
 //!    or taken as they are with `--no-build`), copied under `build/bench/` so
-//!    the whole run boots the same bytes; the reference and the floor packed
-//!    the same way ([`fixtures`]);
+//!    the whole run boots the same bytes, as it is and trusting the stage-2
+//!    root (dm-verity on: stage 1 with and without verity in the same run);
+//!    the reference and the floor packed the same way ([`fixtures`]);
 //! 2. the media, the same for everyone ([`media`]): the stage-2 root
 //!    (`build/system.squashfs`, or a tiny bench root: [`media::Root`]) on an
 //!    ISO 9660 `K1OS` CD-ROM, a 1 GiB `K1OS-DATA` disk (and an almost full one);
@@ -276,11 +277,18 @@ pub fn run(opts: &Options) -> Result<Results> {
         )
     })?;
     let kernel_profile = kernel_profile_of(&kernel_src.with_file_name("config"));
-    let fx = fixtures::prepare(&out.join("initramfs"), &init_path, &initramfs_path)?;
+    // The stage-2 root first: one variant trusts it.
+    let root_image = media::root_image(opts.root, &images, opts.build)?;
+    let root_verity = crate::verity::read(&root_image)?;
+    let fx = fixtures::prepare(
+        &out.join("initramfs"),
+        &init_path,
+        &initramfs_path,
+        &root_verity,
+    )?;
     let budget = sizes::Budget::measure(&build)?;
 
     // 2. Media.
-    let root_image = media::root_image(opts.root, &images, opts.build)?;
     let iso = media::media_iso(&root_image, &images)?;
     let data_empty = media::data_disk(
         &images.join("data-empty.img"),
@@ -347,6 +355,7 @@ pub fn run(opts: &Options) -> Result<Results> {
     machine.load_end = machine::load_average();
     let mut per_variant = BTreeMap::new();
     per_variant.insert(Variant::Nostd, fx.nostd.clone());
+    per_variant.insert(Variant::Verity, fx.verity.clone());
     per_variant.insert(Variant::Reference, fx.reference.clone());
     per_variant.insert(Variant::Floor, fx.floor_ram.clone());
     let results = Results {
