@@ -54,7 +54,7 @@ host_tools rootfs
 echo "==> tests (unit, probe images, QEMU boots)"
 cargo test --workspace --locked
 
-echo "==> benchmarks, quick: init-nostd, the busybox reference and the floor (build/bench/)"
+echo "==> benchmarks, quick: init-nostd (without and with dm-verity), the busybox reference and the floor (build/bench/)"
 host_tools bench --quick --no-build
 
 echo "==> warp's benchmark: binary size, a 50 MiB install, search in 10,000 packages (build/bench/warp/)"
