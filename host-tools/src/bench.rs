@@ -15,7 +15,7 @@
 //!    ISO 9660 `K1OS` CD-ROM, a 1 GiB `K1OS-DATA` disk (and an almost full one);
 //! 3. the scenarios ([`scenarios`]): RAM mode and persistent mode, then the
 //!    growth runs (1, 8, 32 extra block devices; the almost full data disk).
-//!    Each scenario boots the three variants **interleaved**, round by round
+//!    Each scenario boots the four variants **interleaved**, round by round
 //!    (the order rotating each round), since this machine's speed drifts by
 //!    10–15 % between identical runs; each boot's serial log is parsed into
 //!    a [`timeline::Timeline`] from printk timestamps ([`boot`]);

@@ -33,9 +33,13 @@ pub const MISMATCH: &str = "not the image the initramfs trusts, or damaged";
 /// Room for the trusted line: two numbers, `sha256`, the root hash, the
 /// longest salt, the spaces and a newline; a longer file is refused.
 pub const LINE_MAX: usize = 2 * 20 + 6 + DIGEST_HEX + SALT_MAX_HEX + 5;
-// `1 <loop> <loop> 4096 4096 <line>` fits a path buffer, the loop device's
-// name up to 24 bytes.
-const _: () = assert!(2 + 2 * 25 + 10 + LINE_MAX < PATH_MAX);
+// `1 <loop> <loop> 4096 4096 <line>` and its NUL fit a path buffer, the loop
+// device's name up to 24 bytes (a longer one is refused, ENAMETOOLONG); the
+// device's name fits the header.
+const _: () = {
+    assert!(2 + 24 + 1 + 24 + 11 + LINE_MAX + 1 <= PATH_MAX);
+    assert!(contract::VERITY_DEVICE.len() < 128);
+};
 
 /// `struct dm_ioctl`: every device-mapper ioctl's header.
 #[repr(C)]

@@ -170,9 +170,10 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
         c"squashfs",
         true,
     )
-    .map_err(|e| match core::ptr::eq(device, dm::NODE) {
-        true => e.explain(dm::STEP, config.image, dm::MISMATCH),
-        false => e,
+    .map_err(|e| match core::ptr::eq(device, loop_device) {
+        true => e,
+        // Through verity: blocks that failed their check (EIO).
+        false => e.explain(dm::STEP, config.image, dm::MISMATCH),
     })?;
     drop(loop_fd); // the mount holds the device now
     phase!(

@@ -75,7 +75,7 @@ pub struct Packed {
     pub init_bytes: u64,
 }
 
-/// The initramfs images of the three variants (the floor has one per mode).
+/// The initramfs images of the variants (the floor has one per mode).
 #[derive(Clone, Debug)]
 pub struct Fixtures {
     pub nostd: Packed,

@@ -510,7 +510,7 @@ pub fn markdown(results: &Results) -> String {
     let _ = writeln!(
         s,
         "Load average at the start {}, at the end {} (other work on the machine makes TCG times noisy; \
-         the three variants boot interleaved, so they share the noise).  ",
+         the variants boot interleaved, so they share the noise).  ",
         m.load_start, m.load_end
     );
     let _ = writeln!(

@@ -23,7 +23,7 @@ use crate::ui::{group_digits, human_size};
 /// Most bytes `build/init` (stage 1, stripped) may have: 25¼ KiB. Raised
 /// from 24 KiB for dm-verity (the root image mounted through a verity device:
 /// the trusted line read from the initramfs, three device-mapper ioctls,
-/// the mismatch message, `k1os.verity`): +1,824 bytes, 23,776 → 25,600,
+/// the mismatch message, `k1os.verity`): +1,800 bytes, 23,776 → 25,576,
 /// with the usual few hundred bytes of headroom.
 pub const INIT_BUDGET: u64 = 25 * 1024 + 256;
 /// Most bytes the gzip initramfs (`build/initramfs.img`) may have: 16 KiB.
