@@ -199,7 +199,11 @@ fn bios_cdrom_default_entry_boots_to_the_shell() {
     assert_has(&boot, &s, &mode_line("ram"));
     assert_has(&boot, &s, "media=/dev/sr0");
     // The ISO's initramfs trusts its image: mounted through dm-verity.
-    assert_has(&boot, &s, &format!("verity={}", shipped_verity().root_hex()));
+    assert_has(
+        &boot,
+        &s,
+        &format!("verity={}", shipped_verity().root_hex()),
+    );
     let lower = run_ok(&mut s, "grep ' /run/k1os/lower ' /proc/mounts");
     assert_has(&lower, &s, "/dev/dm-0 /run/k1os/lower squashfs ro");
     power_off(&mut s, POWER_OFF_TIMEOUT);
@@ -289,8 +293,7 @@ fn ram_mode_entry_leaves_the_data_image_untouched() {
 /// The verity parameters of the root image the test ISO ships (the file it
 /// was made from, next to it, checked by `verity::read`).
 fn shipped_verity() -> host_tools::verity::Verity {
-    let image = test_iso()
-        .with_file_name(contract::DEFAULT_IMAGE.trim_start_matches('/'));
+    let image = test_iso().with_file_name(contract::DEFAULT_IMAGE.trim_start_matches('/'));
     host_tools::verity::read(&image).or_panic()
 }
 
