@@ -37,7 +37,7 @@ pub const LINE_MAX: usize = 2 * 20 + 6 + DIGEST_HEX + SALT_MAX_HEX + 5;
 // device's name up to 24 bytes (a longer one is refused, ENAMETOOLONG); the
 // device's name fits the header.
 const _: () = {
-    assert!(2 + 24 + 1 + 24 + 11 + LINE_MAX + 1 <= PATH_MAX);
+    assert!(2 + 24 + 1 + 24 + 11 + LINE_MAX < PATH_MAX);
     assert!(contract::VERITY_DEVICE.len() < 128);
 };
 
