@@ -58,7 +58,7 @@ cargo test --workspace --locked
 echo "==> fuzz smoke pass: each target over its committed corpus, then 10 s of new inputs (docs/fuzzing.md)"
 ci/fuzz-smoke.sh
 
-echo "==> benchmarks, quick: init-nostd, the busybox reference and the floor (build/bench/)"
+echo "==> benchmarks, quick: init-nostd (without and with dm-verity), the busybox reference and the floor (build/bench/)"
 host_tools bench --quick --no-build
 
 echo "==> warp's benchmark: binary size, a 50 MiB install, search in 10,000 packages (build/bench/warp/)"

@@ -7,14 +7,15 @@
 //!
 //! 1. the inputs: the qemu-profile kernel and `build/initramfs.img` (built,
 //!    or taken as they are with `--no-build`), copied under `build/bench/` so
-//!    the whole run boots the same bytes; the reference and the floor packed
-//!    the same way ([`fixtures`]);
+//!    the whole run boots the same bytes, as it is and trusting the stage-2
+//!    root (dm-verity on: stage 1 with and without verity in the same run);
+//!    the reference and the floor packed the same way ([`fixtures`]);
 //! 2. the media, the same for everyone ([`media`]): the stage-2 root
 //!    (`build/system.squashfs`, or a tiny bench root: [`media::Root`]) on an
 //!    ISO 9660 `K1OS` CD-ROM, a 1 GiB `K1OS-DATA` disk (and an almost full one);
 //! 3. the scenarios ([`scenarios`]): RAM mode and persistent mode, then the
 //!    growth runs (1, 8, 32 extra block devices; the almost full data disk).
-//!    Each scenario boots the three variants **interleaved**, round by round
+//!    Each scenario boots the four variants **interleaved**, round by round
 //!    (the order rotating each round), since this machine's speed drifts by
 //!    10–15 % between identical runs; each boot's serial log is parsed into
 //!    a [`timeline::Timeline`] from printk timestamps ([`boot`]);
@@ -258,7 +259,7 @@ pub fn run(opts: &Options) -> Result<Results> {
         ui::step("bench: build the qemu-profile kernel (cached) and the initramfs");
         let k = kernel::ensure_kernel(Profile::Qemu, None)?;
         let step = ui::Step::start("bench: stage 1 and initramfs");
-        let built = initramfs::build(&build, Compression::Gzip)?;
+        let built = initramfs::build(&build, Compression::Gzip, None)?;
         step.done("done");
         (k.bzimage, built.init, built.image)
     } else {
@@ -276,11 +277,18 @@ pub fn run(opts: &Options) -> Result<Results> {
         )
     })?;
     let kernel_profile = kernel_profile_of(&kernel_src.with_file_name("config"));
-    let fx = fixtures::prepare(&out.join("initramfs"), &init_path, &initramfs_path)?;
+    // The stage-2 root first: one variant trusts it.
+    let root_image = media::root_image(opts.root, &images, opts.build)?;
+    let root_verity = crate::verity::read(&root_image)?;
+    let fx = fixtures::prepare(
+        &out.join("initramfs"),
+        &init_path,
+        &initramfs_path,
+        &root_verity,
+    )?;
     let budget = sizes::Budget::measure(&build)?;
 
     // 2. Media.
-    let root_image = media::root_image(opts.root, &images, opts.build)?;
     let iso = media::media_iso(&root_image, &images)?;
     let data_empty = media::data_disk(
         &images.join("data-empty.img"),
@@ -347,6 +355,7 @@ pub fn run(opts: &Options) -> Result<Results> {
     machine.load_end = machine::load_average();
     let mut per_variant = BTreeMap::new();
     per_variant.insert(Variant::Nostd, fx.nostd.clone());
+    per_variant.insert(Variant::Verity, fx.verity.clone());
     per_variant.insert(Variant::Reference, fx.reference.clone());
     per_variant.insert(Variant::Floor, fx.floor_ram.clone());
     let results = Results {

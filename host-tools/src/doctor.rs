@@ -81,6 +81,9 @@ pub const PROGRAMS: &[(&str, &str, Purpose)] = &[
     ("sfdisk", "fdisk", Purpose::Test),
     ("blkid", "util-linux", Purpose::Test),
     ("losetup", "mount", Purpose::Test),
+    // the reference dm-verity tool: the root image's hash tree is checked
+    // against it (tests/verity_tree.rs), and the verity tests use it
+    ("veritysetup", "cryptsetup-bin", Purpose::Test),
     // the reference verifier of warp's signify signatures (tests/repo.rs)
     ("signify-openbsd", "signify-openbsd", Purpose::Test),
     // tests/warp.rs: a second warp against a held lock, a root on a tiny tmpfs

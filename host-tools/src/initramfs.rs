@@ -1,11 +1,16 @@
 //! The initramfs: `init-nostd` built in release, packed with the few entries
-//! the kernel and stage 1 need, reproducibly (sorted, owners 0, fixed mtimes).
+//! the kernel and stage 1 need, reproducibly (sorted, owners 0, fixed mtimes),
+//! and, when it is built for an image, the image's dm-verity parameters
+//! ([`verity_entry`]): then it trusts that image and no other.
 use anyhow::{Context, Result, bail, ensure};
 use object::{Object, ObjectSection};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use k1os_contract::contract;
+
 use crate::run::Cmd;
+use crate::verity::Verity;
 use crate::{paths, ui};
 
 mod newc;
@@ -130,6 +135,33 @@ pub fn stage1_entries(init: Vec<u8>) -> Vec<Entry> {
     ]
 }
 
+/// `/verity`: the parameter line of the one image an initramfs trusts
+/// (`docs/boot-contract.md`, "The verified image"), read-only.
+pub fn verity_entry(verity: &Verity) -> Entry {
+    Entry::file(
+        contract::INITRAMFS_VERITY.trim_start_matches('/'),
+        0o444,
+        verity.line().into_bytes(),
+    )
+}
+
+/// An uncompressed newc archive holding only [`verity_entry`], to be
+/// appended to an initramfs (the kernel unpacks concatenated archives in
+/// order, later files replacing earlier ones): the tests' way of making the
+/// stage 1 under test trust their own image.
+pub fn verity_archive(verity: &Verity) -> Result<Vec<u8>> {
+    write_newc(vec![verity_entry(verity)], 0)
+}
+
+/// `initramfs` with `archive` appended, at the 4-byte boundary the kernel
+/// looks for the next archive at (zero padding between archives is skipped).
+pub fn concatenate(initramfs: &[u8], archive: &[u8]) -> Vec<u8> {
+    let mut out = initramfs.to_vec();
+    out.resize(initramfs.len().next_multiple_of(4), 0);
+    out.extend_from_slice(archive);
+    out
+}
+
 /// What `host-tools initramfs` made.
 pub struct Initramfs {
     pub init: PathBuf,
@@ -139,14 +171,18 @@ pub struct Initramfs {
     pub image_size: u64,
 }
 
-/// Builds `build/init` and `build/initramfs.img` (or under `out`).
-pub fn build(out: &Path, compression: Compression) -> Result<Initramfs> {
+/// Builds `build/init` and `build/initramfs.img` (or under `out`); with
+/// `trust`, an initramfs that trusts that image ([`verity_entry`]), else one
+/// that trusts none (stage 1 then mounts any image unverified, with a warning).
+pub fn build(out: &Path, compression: Compression, trust: Option<&Verity>) -> Result<Initramfs> {
     let init = build_stage1()?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let init_path = out.join("init");
     write_file(&init_path, &init)?;
     let init_size = init.len() as u64;
-    let archive = write_newc(stage1_entries(init), source_date_epoch()?)?;
+    let mut entries = stage1_entries(init);
+    entries.extend(trust.map(verity_entry));
+    let archive = write_newc(entries, source_date_epoch()?)?;
     let raw_size = archive.len() as u64;
     let image = compress(&archive, compression)?;
     let image_path = out.join("initramfs.img");

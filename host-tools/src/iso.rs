@@ -20,8 +20,10 @@
 //!
 //! **A build is a list of named steps** ([`build`]), each printed with its
 //! elapsed time: check the host and the inputs (every problem at once) →
-//! kernel (cached by [`kernel::ensure_kernel`]) → initramfs → root filesystem
-//! ([`root_filesystem`], the one seam with `host-tools rootfs`) → the
+//! kernel (cached by [`kernel::ensure_kernel`]) → root filesystem
+//! ([`root_filesystem`], the one seam with `host-tools rootfs`) → its
+//! dm-verity tree checked ([`verity::read`]) → the initramfs that trusts it
+//! (so the ISO's stage 1 refuses any other image) → the
 //! repository ([`repository`], the one seam with `host-tools repo build`) →
 //! GRUB images and ESP → `grub.cfg` → the ISO. The GRUB step and the ISO step are skipped
 //! when their stamp (a hash of every input, in `<out>/iso/*.stamp`) matches,
@@ -46,7 +48,7 @@ use crate::initramfs::{self, Compression};
 use crate::kernel::{self, Profile};
 use crate::repo::build as repo_build;
 use crate::run::{self, Cmd};
-use crate::{notices, paths, rootfs, ui};
+use crate::{notices, paths, rootfs, ui, verity};
 
 pub mod stamp;
 
@@ -354,15 +356,24 @@ pub fn build(opts: &Options) -> Result<Built> {
 
     let kernel = kernel::ensure_kernel(opts.profile, opts.kernel_source.as_deref())?;
 
-    let step = ui::Step::start("initramfs");
-    let initrd = initramfs::build(&opts.out, Compression::Gzip)?;
+    // The image first: the initramfs trusts it (its root hash is packed in).
+    let system = root_filesystem(opts)?;
+    let step = ui::Step::start("the image's dm-verity hash tree");
+    let trust = verity::read(&system)?;
+    step.done(&format!(
+        "root hash {}, tree {}",
+        trust.root_hex(),
+        ui::human_size(trust.tree_bytes)
+    ));
+
+    let step = ui::Step::start("initramfs (trusting that image)");
+    let initrd = initramfs::build(&opts.out, Compression::Gzip, Some(&trust))?;
     step.done(&format!(
         "{} ({})",
         initrd.image.display(),
         ui::human_size(initrd.image_size)
     ));
 
-    let system = root_filesystem(opts)?;
     let repo = repository(opts)?;
 
     let grub = grub_images(&work, epoch)?;

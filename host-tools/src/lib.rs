@@ -21,5 +21,6 @@ pub mod rootfs;
 pub mod run;
 pub mod testimg;
 pub mod ui;
+pub mod verity;
 pub mod vm;
 pub mod warp_build;

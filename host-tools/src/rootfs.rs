@@ -2,7 +2,8 @@
 //! cache, see [`crate::packages`]), their outputs merged into the staging tree
 //! `build/rootfs/`, checked for what stage 1 needs, and packed into
 //! `build/system.squashfs` reproducibly: owners 0, every timestamp
-//! `SOURCE_DATE_EPOCH`, no xattrs, entries sorted by `mksquashfs` itself.
+//! `SOURCE_DATE_EPOCH`, no xattrs, entries sorted by `mksquashfs` itself,
+//! with its dm-verity hash tree appended ([`crate::verity`]).
 //!
 //! The skeleton (`rootfs/`: `/etc`, stage 2's scripts) is the `base`
 //! package's source, so it is cached and conflict-checked like any package.
@@ -22,6 +23,7 @@ use k1os_contract::contract;
 
 use crate::packages::{self, Built, Plan, Settings};
 use crate::run::Cmd;
+use crate::verity::{self, Verity};
 use crate::{initramfs, notices, paths};
 
 /// Compression of the squashfs (the K1OS kernel reads both).
@@ -71,7 +73,10 @@ impl Options {
 pub struct Rootfs {
     pub packages: Vec<Built>,
     pub image: PathBuf,
+    /// The image's size, its hash tree included.
     pub size: u64,
+    /// Its dm-verity parameters (the tree is appended to the image).
+    pub verity: Verity,
     /// Files, directories and symlinks in the image (the root excluded).
     pub entries: usize,
     /// Time spent packing the image.
@@ -95,7 +100,7 @@ pub fn build(opts: &Options, report: impl FnMut(&Built)) -> Result<Rootfs> {
     notices::write_into(&opts.staging, &shipped)?;
     let entries = count_entries(&opts.staging)?;
     check_staging(&opts.staging)?;
-    squashfs(
+    let verity = squashfs(
         &opts.staging,
         &opts.image,
         opts.compression,
@@ -108,6 +113,7 @@ pub fn build(opts: &Options, report: impl FnMut(&Built)) -> Result<Rootfs> {
         packages: built,
         image: opts.image.clone(),
         size,
+        verity,
         entries,
         pack_time: start.elapsed(),
     })
@@ -246,20 +252,50 @@ pub fn resolve_inside(root: &Path, path: &str) -> Result<PathBuf> {
 }
 
 /// `mksquashfs staging image`: owners 0, every timestamp (and the image's
-/// own) `epoch`, no xattrs, reproducible. Written through a temporary file.
-pub fn squashfs(staging: &Path, image: &Path, compression: Compression, epoch: u32) -> Result<()> {
+/// own) `epoch`, no xattrs, reproducible, then its dm-verity hash tree
+/// appended ([`verity::append`]). Written through a temporary file, so the
+/// image is never seen without its tree. Returns the verity parameters.
+pub fn squashfs(
+    staging: &Path,
+    image: &Path,
+    compression: Compression,
+    epoch: u32,
+) -> Result<Verity> {
     if let Some(dir) = image.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let tmp = image.with_extension("squashfs.tmp");
     let _ = fs::remove_file(&tmp);
     let epoch = epoch.to_string();
+    let made = squashfs_without_tree(staging, &tmp, compression, &epoch).and_then(|()| {
+        verity::append(&tmp).with_context(|| format!("the hash tree of {}", tmp.display()))
+    });
+    let verity = match made {
+        Ok(v) => v,
+        Err(err) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(err);
+        }
+    };
+    fs::rename(&tmp, image)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), image.display()))?;
+    Ok(verity)
+}
+
+/// `mksquashfs` itself (see [`squashfs`]). It pads the image to 4 KiB, the
+/// tree's block size.
+fn squashfs_without_tree(
+    staging: &Path,
+    tmp: &Path,
+    compression: Compression,
+    epoch: &str,
+) -> Result<()> {
     // mksquashfs refuses -all-time when SOURCE_DATE_EPOCH is set (even to
     // the same value), and -all-time is what also stamps symlinks: so it
     // runs without it.
-    let made = Cmd::new("mksquashfs")
+    Cmd::new("mksquashfs")
         .arg(staging)
-        .arg(&tmp)
+        .arg(tmp)
         .args([
             "-noappend",
             "-all-root",
@@ -269,15 +305,9 @@ pub fn squashfs(staging: &Path, image: &Path, compression: Compression, epoch: u
             "-reproducible",
         ])
         .args(compression.mksquashfs_args())
-        .args(["-all-time", &epoch, "-mkfs-time", &epoch])
+        .args(["-all-time", epoch, "-mkfs-time", epoch])
         .env_remove("SOURCE_DATE_EPOCH")
-        .run();
-    if let Err(err) = made {
-        let _ = fs::remove_file(&tmp);
-        return Err(err);
-    }
-    fs::rename(&tmp, image)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), image.display()))
+        .run()
 }
 
 #[cfg(test)]

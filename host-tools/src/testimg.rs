@@ -185,8 +185,12 @@ pub fn test_rootfs(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `mksquashfs tree out` (zstd, owned by root, reproducible).
-pub fn squashfs(tree: &Path, out: &Path) -> Result<()> {
+/// `mksquashfs tree out` (zstd, owned by root, reproducible), with its
+/// dm-verity hash tree appended, as `host-tools rootfs` makes images: a
+/// test initramfs can trust it ([`crate::initramfs::verity_archive`]).
+pub fn squashfs(tree: &Path, out: &Path) -> Result<crate::verity::Verity> {
+    // A longer old image would leave bytes after the new one's data.
+    let _ = fs::remove_file(out);
     Cmd::new("mksquashfs")
         .arg(tree)
         .arg(out)
@@ -200,7 +204,8 @@ pub fn squashfs(tree: &Path, out: &Path) -> Result<()> {
         ])
         .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
         .run()
-        .with_context(|| format!("making the squashfs {}", out.display()))
+        .with_context(|| format!("making the squashfs {}", out.display()))?;
+    crate::verity::append(out)
 }
 
 /// An ISO 9660 with volume ID `K1OS` (Rock Ridge names) holding `squashfs`
@@ -228,6 +233,8 @@ pub struct Media {
     /// The staging tree of the test root filesystem.
     pub rootfs: PathBuf,
     pub squashfs: PathBuf,
+    /// The squashfs' dm-verity parameters (its tree is appended).
+    pub verity: crate::verity::Verity,
     /// ISO 9660, volume ID `K1OS`, with `/system.squashfs`.
     pub iso: PathBuf,
 }
@@ -242,14 +249,16 @@ pub fn media() -> Result<Media> {
 /// it is packed: a test's own variant (a stage 2 missing, not executable…).
 pub fn media_in(dir: &Path, edit: impl FnOnce(&Path) -> Result<()>) -> Result<Media> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (rootfs, image) = (dir.join("rootfs"), dir.join("system.squashfs"));
+    test_rootfs(&rootfs)?;
+    edit(&rootfs).with_context(|| format!("changing the test tree {}", rootfs.display()))?;
+    let verity = squashfs(&rootfs, &image)?;
     let m = Media {
-        rootfs: dir.join("rootfs"),
-        squashfs: dir.join("system.squashfs"),
+        rootfs,
+        squashfs: image,
+        verity,
         iso: dir.join("k1os-test.iso"),
     };
-    test_rootfs(&m.rootfs)?;
-    edit(&m.rootfs).with_context(|| format!("changing the test tree {}", m.rootfs.display()))?;
-    squashfs(&m.rootfs, &m.squashfs)?;
     iso(&m.squashfs, &m.iso)?;
     Ok(m)
 }

@@ -199,6 +199,7 @@ fn results(ram_log: &str, persist_log: &str) -> Results {
         .collect();
     let mut per_variant = BTreeMap::new();
     per_variant.insert(Variant::Nostd, packed(41_536, 20_000, 42_500));
+    per_variant.insert(Variant::Verity, packed(41_536, 20_300, 43_000));
     per_variant.insert(Variant::Reference, packed(6_900, 1_032_728, 2_000_000));
     per_variant.insert(Variant::Floor, packed(5_960, 3_500, 6_900));
     let none = |p: &str| Size {
@@ -271,6 +272,13 @@ fn results_json_has_every_field() {
         (paired["median_ms"].as_f64(), paired["n"].as_u64()),
         (Some(0.0), Some(2))
     );
+    // dm-verity's cost: verified − unverified, round by round.
+    let verity = &json["ratios"]["persist"]["verity"];
+    assert_eq!(verity["stage1"], 1.0);
+    assert_eq!(
+        verity["stage1_paired_diff_ms"]["median_ms"].as_f64(),
+        Some(0.0)
+    );
     assert_eq!(
         json["ratios"]["ram"]["vs_reference"]["initramfs_compressed"],
         0.019
@@ -288,6 +296,7 @@ fn results_json_has_every_field() {
         "almost full",
         "not built",
         "0.02",
+        "dm-verity's cost to stage 1 (init-nostd-verity − init-nostd, round by round): +0.0 ms",
     ] {
         assert!(md.contains(part), "{part:?} not in the report:\n{md}");
     }
@@ -325,11 +334,14 @@ fn failed_boots_keep_every_field_with_markers_null() {
     let paired = &json["ratios"]["persist"]["vs_floor"]["stage1_paired_diff_ms"];
     assert!(paired["median_ms"].is_null() && paired["n"] == 0);
     let problems = report::problems(&r);
-    assert_eq!(problems.len(), 3 * (2 + 2 + 3 + 1));
+    assert_eq!(problems.len(), Variant::ALL.len() * (2 + 2 + 3 + 1));
     assert!(problems[0].contains("missing"), "{}", problems[0]);
+    let verity = &json["ratios"]["persist"]["verity"];
+    assert!(verity["stage1"].is_null() && verity["stage1_paired_diff_ms"]["n"] == 0);
     assert!(
-        report::markdown(&r)
-            .contains("| **stage 1** (`Run /init` → exec) | missing | missing | missing |")
+        report::markdown(&r).contains(
+            "| **stage 1** (`Run /init` → exec) | missing | missing | missing | missing |"
+        )
     );
 }
 

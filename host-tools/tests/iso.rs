@@ -198,6 +198,14 @@ fn bios_cdrom_default_entry_boots_to_the_shell() {
     let boot = boot_file(&mut s);
     assert_has(&boot, &s, &mode_line("ram"));
     assert_has(&boot, &s, "media=/dev/sr0");
+    // The ISO's initramfs trusts its image: mounted through dm-verity.
+    assert_has(
+        &boot,
+        &s,
+        &format!("verity={}", shipped_verity().root_hex()),
+    );
+    let lower = run_ok(&mut s, "grep ' /run/k1os/lower ' /proc/mounts");
+    assert_has(&lower, &s, "/dev/dm-0 /run/k1os/lower squashfs ro");
     power_off(&mut s, POWER_OFF_TIMEOUT);
 }
 
@@ -282,6 +290,27 @@ fn ram_mode_entry_leaves_the_data_image_untouched() {
 // ---------------------------------------------------------------------------
 // The image itself
 
+/// The verity parameters of the root image the test ISO ships (the file it
+/// was made from, next to it, checked by `verity::read`).
+fn shipped_verity() -> host_tools::verity::Verity {
+    let image = test_iso().with_file_name(contract::DEFAULT_IMAGE.trim_start_matches('/'));
+    host_tools::verity::read(&image).or_panic()
+}
+
+/// A file of the ISO, extracted into `build/test-images/<name>`.
+fn extract(iso: &Path, path: &str, name: &str) -> PathBuf {
+    let out = testimg::images_dir().join(name);
+    let _ = std::fs::remove_file(&out);
+    Cmd::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(iso)
+        .args(["-extract", path])
+        .arg(&out)
+        .run()
+        .unwrap();
+    out
+}
+
 /// `xorriso -indev ISO -find / -type f`, as paths.
 fn iso_files(iso: &Path) -> Vec<String> {
     let out = Cmd::new("xorriso")
@@ -350,6 +379,30 @@ fn iso_layout_follows_the_contract() {
     let shipped = std::fs::read_to_string(&cfg).unwrap();
     assert_eq!(shipped, iso::grub_cfg().unwrap());
     assert!(shipped.contains(TITLE_RAM));
+
+    // One initramfs, one image: the initramfs's /verity is the parameter
+    // line of the /system.squashfs next to it, whose tree checks out.
+    let image = extract(iso, image, "iso-system.squashfs");
+    let v = host_tools::verity::read(&image).or_panic();
+    let initrd = extract(iso, iso::INITRD_PATH, "iso-initramfs.img");
+    let raw = host_tools::bench::sizes::decompress(&std::fs::read(&initrd).unwrap()).unwrap();
+    let mut rest = &raw[..];
+    let mut trusted = None;
+    loop {
+        let reader = cpio::newc::Reader::new(rest).unwrap();
+        if reader.entry().is_trailer() {
+            break;
+        }
+        let name = reader.entry().name().to_string();
+        let mut data = Vec::new();
+        let mut reader = reader;
+        std::io::Read::read_to_end(&mut reader, &mut data).unwrap();
+        if format!("/{name}") == contract::INITRAMFS_VERITY {
+            trusted = Some(String::from_utf8(data).unwrap());
+        }
+        rest = reader.finish().unwrap();
+    }
+    assert_eq!(trusted.as_deref(), Some(v.line().as_str()));
 }
 
 #[test]

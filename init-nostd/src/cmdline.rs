@@ -14,7 +14,8 @@
 //! - the last occurrence of a key wins; an occurrence with a bad or missing
 //!   value is reported through `warn` and ignored (the earlier value, or the
 //!   default, stays);
-//! - `k1os.toram`, `k1os.debug` and `quiet` are flags: bare means on, and they
+//! - `k1os.toram`, `k1os.verity`, `k1os.debug` and `quiet` are flags: bare
+//!   means on, and they
 //!   also take `1|yes|on|true` / `0|no|off|false`;
 //! - `nopersist` is bare only (`k1os.mode=ram`); `persist=SPEC` takes any
 //!   device spec, as `k1os.data=` does (the original only knew `/dev/…`);
@@ -141,6 +142,9 @@ pub struct BootConfig<'a> {
     /// Seconds to wait for devices, 0..=3600.
     pub timeout_s: u32,
     pub toram: bool,
+    /// Mount the image through dm-verity when the initramfs trusts one
+    /// (default on; `k1os.verity=off` mounts it unverified, with a warning).
+    pub verity: bool,
     /// Validated tmpfs `size=`: `N%` (1..=100) or `N[kKmMgG]` (at least 1 MiB).
     pub ramsize: &'a [u8],
     /// Stage 2; always absolute.
@@ -160,6 +164,7 @@ impl BootConfig<'static> {
         image: contract::DEFAULT_IMAGE.as_bytes(),
         timeout_s: contract::DEFAULT_TIMEOUT_S,
         toram: false,
+        verity: true,
         ramsize: contract::DEFAULT_RAMSIZE.as_bytes(),
         init: contract::DEFAULT_INIT.as_bytes(),
         debug: false,
@@ -239,6 +244,7 @@ impl<'a> BootConfig<'a> {
             (Key::Nopersist, None) => self.mode = Mode::Ram,
             (Key::Nopersist, Some(_)) => return Err(BadValue),
             (Key::Toram, _) => self.toram = flag(v)?,
+            (Key::Verity, _) => self.verity = flag(v)?,
             (Key::Debug, _) => self.debug = flag(v)?,
             (Key::Quiet, _) => self.quiet = flag(v)?,
             _ => {
@@ -282,6 +288,7 @@ enum Key {
     Ramsize,
     Onfail,
     Toram,
+    Verity,
     Debug,
     Quiet,
     Nopersist,
@@ -299,6 +306,7 @@ const KEY_LIST: &[&[u8]] = &[
     key::RAMSIZE.as_bytes(),
     key::ONFAIL.as_bytes(),
     key::TORAM.as_bytes(),
+    key::VERITY.as_bytes(),
     key::DEBUG.as_bytes(),
     key::QUIET.as_bytes(),
     key::LEGACY_NOPERSIST.as_bytes(),
@@ -315,6 +323,7 @@ const KEYS: [Key; KEY_LIST.len()] = [
     Key::Ramsize,
     Key::Onfail,
     Key::Toram,
+    Key::Verity,
     Key::Debug,
     Key::Quiet,
     Key::Nopersist,
@@ -405,7 +414,7 @@ fn absolute(v: &[u8]) -> Result<&[u8], Problem> {
 }
 
 /// Decimal digits only (no sign, no spaces), without overflow.
-fn number(v: &[u8]) -> Option<u64> {
+pub(crate) fn number(v: &[u8]) -> Option<u64> {
     if v.is_empty() {
         return None;
     }
@@ -723,6 +732,14 @@ mod tests {
                 c.quiet = true
             }, &[]),
             ("toram off again", b"k1os.toram k1os.toram=0", |_| {}, &[]),
+            ("verity off", b"k1os.verity=off", |c| c.verity = false, &[]),
+            ("verity bare", b"k1os.verity=0 k1os.verity", |_| {}, &[]),
+            (
+                "verity bad value",
+                b"k1os.verity=no k1os.verity=later",
+                |c| c.verity = false,
+                &[(BadValue, "k1os.verity", "later")],
+            ),
             (
                 "toram bad value",
                 b"k1os.toram=maybe",
@@ -859,6 +876,7 @@ mod tests {
         assert_eq!(c.ramsize, contract::DEFAULT_RAMSIZE.as_bytes());
         assert_eq!(c.init, contract::DEFAULT_INIT.as_bytes());
         assert!(!c.toram && !c.debug && !c.quiet);
+        assert!(c.verity);
         assert_eq!(c.onfail, None);
     }
 

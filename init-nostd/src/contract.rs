@@ -37,6 +37,15 @@ pub const RUN_TORAM: &str = text(cstr::RUN_TORAM);
 pub const RUN_BOOT_FILE: &str = text(cstr::RUN_BOOT_FILE);
 /// Where the overlay root is assembled inside the initramfs before `switch_root`.
 pub const NEW_ROOT: &str = text(cstr::NEW_ROOT);
+/// In the initramfs: the dm-verity parameters of the one root image it
+/// trusts (a [`verity::Params`](crate::verity::Params) line), written by
+/// `host-tools` when it packs an initramfs for an image. Without it stage 1
+/// mounts the image unverified, with a warning.
+pub const INITRAMFS_VERITY: &str = text(cstr::INITRAMFS_VERITY);
+/// The device-mapper name of the verity device stage 1 mounts the image
+/// through (its node is `/dev/dm-<minor>`: there is no udev for
+/// `/dev/mapper/` links).
+pub const VERITY_DEVICE: &str = "k1os-root";
 
 /// The paths above as C strings, for stage 1's system calls.
 pub mod cstr {
@@ -50,6 +59,7 @@ pub mod cstr {
     pub const RUN_TORAM: &CStr = c"/run/k1os/toram";
     pub const RUN_BOOT_FILE: &CStr = c"/run/k1os/boot";
     pub const NEW_ROOT: &CStr = c"/newroot";
+    pub const INITRAMFS_VERITY: &CStr = c"/verity";
 }
 
 /// A C-string constant as `&str` (they are ASCII; checked at compile time).
@@ -79,6 +89,7 @@ pub mod key {
     pub const IMAGE: &str = "k1os.image";
     pub const TIMEOUT: &str = "k1os.timeout";
     pub const TORAM: &str = "k1os.toram";
+    pub const VERITY: &str = "k1os.verity";
     pub const RAMSIZE: &str = "k1os.ramsize";
     pub const DEBUG: &str = "k1os.debug";
     pub const ONFAIL: &str = "k1os.onfail";
@@ -99,6 +110,9 @@ pub mod boot_file {
     pub const DATA: &str = "data";
     pub const IMAGE: &str = "image";
     pub const INIT: &str = "init";
+    /// The root hash the image was verified with, or `off` (`k1os.verity=off`)
+    /// or `none` (the initramfs trusts no image).
+    pub const VERITY: &str = "verity";
     /// Prefix of the per-phase timing keys (`time_us.<phase>`).
     pub const TIME_PREFIX: &str = "time_us.";
 }

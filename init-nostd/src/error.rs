@@ -70,7 +70,17 @@ impl Error {
         Error::record(step, subject, errno.raw_os_error() as u16, why)
     }
 
-    fn record(step: &'static str, subject: &[u8], errno: u16, why: &'static str) -> Error {
+    /// The latest failure said again as `step: subject: why (ERRNO)`, its
+    /// errno kept: for a failure whose cause is clearer one level up.
+    #[inline(never)]
+    pub fn explain(self, step: &'static str, subject: &[u8], why: &'static str) -> Error {
+        // SAFETY: as in `Error::record`.
+        let errno = unsafe { (*LATEST.0.get()).errno };
+        Error::record(step, subject, errno, why)
+    }
+
+    /// A failure with both: `errno`, and `why` in words.
+    pub fn record(step: &'static str, subject: &[u8], errno: u16, why: &'static str) -> Error {
         // SAFETY: single-threaded (see `Latest`), and no reference into the
         // cell lives beyond the function that made it.
         let latest = unsafe { &mut *LATEST.0.get() };

@@ -13,6 +13,7 @@ pub mod errno;
 pub mod fmt;
 pub mod probe;
 pub mod settle;
+pub mod verity;
 
 /// The formatting crate of [`contract::phase::write_head`] and the `uDisplay`
 /// types, for users that write to their own [`ufmt::uWrite`].

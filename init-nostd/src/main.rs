@@ -15,6 +15,7 @@
 
 mod devices;
 mod dir;
+mod dm;
 mod error;
 mod layout;
 mod log;
@@ -114,21 +115,13 @@ fn setup_console() {
 
 /// Reads `/proc/cmdline` into `buf`; an unreadable one is an empty line (all defaults).
 fn read_cmdline(buf: &mut [u8]) -> &[u8] {
-    let n = match rustix::fs::open(
-        c"/proc/cmdline",
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        FileMode::empty(),
-    ) {
-        Ok(fd) => rustix::io::read(&fd, &mut *buf).unwrap_or(0),
-        Err(e) => {
-            warn!(
-                "cannot read /proc/cmdline ({}): using defaults",
-                ErrnoName(e)
-            );
-            0
-        }
-    };
-    buf.get(..n).unwrap_or_default()
+    mounts::read_file(c"/proc/cmdline", buf).unwrap_or_else(|e| {
+        warn!(
+            "cannot read /proc/cmdline ({}): using defaults",
+            ErrnoName(e)
+        );
+        &[]
+    })
 }
 
 /// The boot contract, step by step. Returns only on failure.
@@ -165,19 +158,30 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
     let mut loop_buf = text::buf();
     let (loop_device, loop_fd) = loopdev::attach(image.as_fd(), &mut loop_buf)?;
     drop(image);
+
+    // The image through dm-verity when the initramfs trusts one (see
+    // `dm.rs`): every block is checked against the tree as it is read.
+    let mut line_buf = [0u8; dm::LINE_MAX];
+    let (device, verity) = dm::device(config, loop_device, &mut line_buf)?;
     mounts::mount_device(
         "mount the root image",
-        loop_device,
+        device,
         cstr::RUN_LOWER,
         c"squashfs",
         true,
-    )?;
+    )
+    .map_err(|e| match core::ptr::eq(device, loop_device) {
+        true => e,
+        // Through verity: blocks that failed their check (EIO).
+        false => e.explain(dm::STEP, config.image, dm::MISMATCH),
+    })?;
     drop(loop_fd); // the mount holds the device now
     phase!(
         record,
         phase::IMAGE,
-        "{} on /run/k1os/lower",
-        Bytes(loop_device.to_bytes())
+        "{} on /run/k1os/lower, verity {}",
+        Bytes(device.to_bytes()),
+        Bytes(verity)
     );
 
     let upper = match data_partition(config, &mut devices, deadline_us)? {
@@ -214,7 +218,7 @@ fn boot(config: &BootConfig<'_>, record: &mut Record) -> Result<Infallible> {
         Bytes(config.init)
     );
 
-    record.write_boot_file(config)?;
+    record.write_boot_file(config, verity)?;
     switch_root::move_mounts()?;
     phase!(record, phase::SWITCH_ROOT, "/dev /proc /sys /run moved");
     switch_root::switch_root(init)

@@ -169,6 +169,15 @@ pub fn exists(path: &CStr) -> bool {
     stat(path).is_ok()
 }
 
+/// Reads the small file `path` (one `read`: `/proc` files and the
+/// initramfs's own) into `buf`: the bytes read.
+#[inline(never)]
+pub fn read_file<'a>(path: &CStr, buf: &'a mut [u8]) -> rustix::io::Result<&'a [u8]> {
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let n = rustix::io::read(&fd, &mut *buf)?;
+    Ok(buf.get(..n).unwrap_or_default())
+}
+
 /// Opens `path` (close-on-exec); a failure names `step` and `path`.
 #[inline(never)]
 pub fn open(

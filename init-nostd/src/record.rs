@@ -34,7 +34,8 @@ impl Record {
     }
 
     /// `/run/k1os/boot`: `key=value` lines for stage 2 (keys in `contract::boot_file`).
-    pub fn write_boot_file(&self, config: &BootConfig<'_>) -> Result<()> {
+    /// `verity` is the root hash the image was verified with, `off` or `none`.
+    pub fn write_boot_file(&self, config: &BootConfig<'_>, verity: &[u8]) -> Result<()> {
         const STEP: &str = "write the boot record";
         let mut buf = text::buf::<1024>();
         let mut text = Text::new(&mut buf);
@@ -46,12 +47,13 @@ impl Record {
         // The keys of `contract::boot_file`, in the format strings (checked below).
         let _ = uwrite!(
             text,
-            "mode={}\nmedia={}\ndata={}\nimage={}\ninit={}\n",
+            "mode={}\nmedia={}\ndata={}\nimage={}\ninit={}\nverity={}\n",
             mode,
             DevName(self.media.as_ref()),
             DevName(self.data.as_ref()),
             Bytes(config.image),
-            Bytes(config.init)
+            Bytes(config.init),
+            Bytes(verity)
         );
         for &(name, us) in self.times.iter().flatten() {
             let _ = uwrite!(text, "time_us.{}={}\n", name, us);
@@ -75,6 +77,7 @@ const _: () = {
     assert!(is_concat(b"data", &[boot_file::DATA.as_bytes()]));
     assert!(is_concat(b"image", &[boot_file::IMAGE.as_bytes()]));
     assert!(is_concat(b"init", &[boot_file::INIT.as_bytes()]));
+    assert!(is_concat(b"verity", &[boot_file::VERITY.as_bytes()]));
     assert!(is_concat(b"time_us.", &[boot_file::TIME_PREFIX.as_bytes()]));
 };
 

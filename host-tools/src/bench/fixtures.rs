@@ -1,7 +1,11 @@
-//! The three stage 1s the bench boots side by side, each packed into a gzip
+//! The stage 1s the bench boots side by side, each packed into a gzip
 //! initramfs the same way:
 //!
-//! - **`init-nostd`**: K1OS's stage 1, `build/initramfs.img` as built;
+//! - **`init-nostd`**: K1OS's stage 1, `build/initramfs.img` as built (it
+//!   trusts no image: the root image is mounted unverified);
+//! - **`init-nostd-verity`**: the same initramfs told to trust the stage-2
+//!   root the bench boots (an archive holding its `/verity` appended): the
+//!   image mounted through dm-verity, as the ISO's stage 1 does;
 //! - **the reference**: the classic busybox-script stage 1,
 //!   `ci/bench/reference-init.sh` with a static busybox
 //!   ([`testimg::reference_initramfs`]) — a benchmark fixture;
@@ -12,24 +16,32 @@ use std::path::{Path, PathBuf};
 
 use crate::initramfs::{self, Compression};
 use crate::run::Cmd;
+use crate::verity::Verity;
 use crate::{paths, testimg, ui};
 
 /// A stage 1 under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Variant {
     Nostd,
+    Verity,
     Reference,
     Floor,
 }
 
 impl Variant {
     /// In the order reports list them.
-    pub const ALL: [Variant; 3] = [Variant::Nostd, Variant::Reference, Variant::Floor];
+    pub const ALL: [Variant; 4] = [
+        Variant::Nostd,
+        Variant::Verity,
+        Variant::Reference,
+        Variant::Floor,
+    ];
 
     /// The name in `results.json` and the report.
     pub fn name(self) -> &'static str {
         match self {
             Variant::Nostd => "init-nostd",
+            Variant::Verity => "init-nostd-verity",
             Variant::Reference => "reference",
             Variant::Floor => "floor",
         }
@@ -37,7 +49,10 @@ impl Variant {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Variant::Nostd => "K1OS stage 1 (build/initramfs.img)",
+            Variant::Nostd => "K1OS stage 1 (build/initramfs.img), trusting no image: unverified",
+            Variant::Verity => {
+                "K1OS stage 1 (build/initramfs.img) trusting the stage-2 root: mounted through dm-verity"
+            }
             Variant::Reference => {
                 "classic busybox-script stage 1 (ci/bench/reference-init.sh + static busybox)"
             }
@@ -60,10 +75,11 @@ pub struct Packed {
     pub init_bytes: u64,
 }
 
-/// The initramfs images of the three variants (the floor has one per mode).
+/// The initramfs images of the variants (the floor has one per mode).
 #[derive(Clone, Debug)]
 pub struct Fixtures {
     pub nostd: Packed,
+    pub verity: Packed,
     pub reference: Packed,
     pub floor_ram: Packed,
     pub floor_persist: Packed,
@@ -74,6 +90,7 @@ impl Fixtures {
     pub fn initrd(&self, variant: Variant, persistent: bool) -> &Packed {
         match variant {
             Variant::Nostd => &self.nostd,
+            Variant::Verity => &self.verity,
             Variant::Reference => &self.reference,
             Variant::Floor if persistent => &self.floor_persist,
             Variant::Floor => &self.floor_ram,
@@ -82,9 +99,10 @@ impl Fixtures {
 }
 
 /// Packs the reference and the floor into `dir`, and copies init-nostd's
-/// `initramfs` (with its `/init` binary `init`) there, so the run boots
-/// one fixed set of files even if `build/` changes meanwhile.
-pub fn prepare(dir: &Path, init: &Path, initramfs: &Path) -> Result<Fixtures> {
+/// `initramfs` (with its `/init` binary `init`) there, once as it is and
+/// once trusting `root` (the stage-2 root's verity parameters), so the run
+/// boots one fixed set of files even if `build/` changes meanwhile.
+pub fn prepare(dir: &Path, init: &Path, initramfs: &Path, root: &Verity) -> Result<Fixtures> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let image = dir.join("init-nostd.img");
@@ -102,6 +120,15 @@ pub fn prepare(dir: &Path, init: &Path, initramfs: &Path) -> Result<Fixtures> {
         raw_bytes: raw.len() as u64,
         init_bytes,
     };
+    let archive = initramfs::verity_archive(root)?;
+    let trusting = initramfs::concatenate(&data, &archive);
+    let verity = Packed {
+        image: dir.join("init-nostd-verity.img"),
+        compressed_bytes: trusting.len() as u64,
+        raw_bytes: (raw.len() + archive.len()) as u64,
+        init_bytes,
+    };
+    initramfs::write_file(&verity.image, &trusting)?;
 
     let step = ui::Step::start("bench: pack the busybox reference (ci/bench/reference-init.sh)");
     let raw_path = dir.join("reference.cpio");
@@ -134,6 +161,7 @@ pub fn prepare(dir: &Path, init: &Path, initramfs: &Path) -> Result<Fixtures> {
     ));
     Ok(Fixtures {
         nostd,
+        verity,
         reference,
         floor_ram,
         floor_persist,

@@ -1,4 +1,4 @@
-//! What the three stage 1s boot into, the same for all of them: the stage-2
+//! What the stage 1s boot into, the same for all of them: the stage-2
 //! root image on an ISO 9660 `K1OS` (attached as a CD-ROM), the data disks
 //! (1 GiB ext4 `K1OS-DATA`, empty or almost full) and the small empty disks
 //! that the growth runs add.

@@ -124,6 +124,10 @@ pub fn required_fields() -> Vec<String> {
                 "/ratios/{scenario}/{against}/stage1_paired_diff_ms/median_ms"
             ));
         }
+        f.push(format!("/ratios/{scenario}/verity/stage1"));
+        f.push(format!(
+            "/ratios/{scenario}/verity/stage1_paired_diff_ms/median_ms"
+        ));
     }
     f
 }
@@ -257,17 +261,30 @@ fn ratios(results: &Results, run: Option<&ScenarioRun>, other: Variant) -> Value
     }
     m.insert(
         "stage1_paired_diff_ms".to_string(),
-        paired_stage1_diff(run, other),
+        paired_stage1_diff(run, Variant::Nostd, other),
     );
     Value::Object(m)
 }
 
-/// Round by round (the two booted back to back), init-nostd's stage-1 time
-/// minus `other`'s: median, min and max in ms over the rounds where both
-/// have one. Pairing cancels most of the machine's drift.
-fn paired_stage1_diff(run: Option<&ScenarioRun>, other: Variant) -> Value {
+/// What dm-verity costs stage 1: init-nostd trusting the image ÷ init-nostd
+/// unverified (medians), and the paired difference, verified − unverified.
+fn verity_cost(run: Option<&ScenarioRun>) -> Value {
+    let ratio = stats::ratio(
+        median(run, Variant::Verity, "stage1"),
+        median(run, Variant::Nostd, "stage1"),
+    );
+    json!({
+        "stage1": ratio.map(round3),
+        "stage1_paired_diff_ms": paired_stage1_diff(run, Variant::Verity, Variant::Nostd),
+    })
+}
+
+/// Round by round (the two booted back to back), `a`'s stage-1 time minus
+/// `b`'s: median, min and max in ms over the rounds where both have one.
+/// Pairing cancels most of the machine's drift.
+fn paired_stage1_diff(run: Option<&ScenarioRun>, a: Variant, b: Variant) -> Value {
     let mut diffs: Vec<f64> = match run {
-        Some(r) => match (r.boots.get(&Variant::Nostd), r.boots.get(&other)) {
+        Some(r) => match (r.boots.get(&a), r.boots.get(&b)) {
             (Some(a), Some(b)) => a
                 .iter()
                 .zip(b)
@@ -380,6 +397,7 @@ pub fn json(results: &Results) -> Value {
             json!({
                 "vs_reference": ratios(results, run, Variant::Reference),
                 "vs_floor": ratios(results, run, Variant::Floor),
+                "verity": verity_cost(run),
             }),
         );
     }
@@ -492,7 +510,7 @@ pub fn markdown(results: &Results) -> String {
     let _ = writeln!(
         s,
         "Load average at the start {}, at the end {} (other work on the machine makes TCG times noisy; \
-         the three variants boot interleaved, so they share the noise).  ",
+         the variants boot interleaved, so they share the noise).  ",
         m.load_start, m.load_end
     );
     let _ = writeln!(
@@ -622,6 +640,13 @@ pub fn markdown(results: &Results) -> String {
             "| stage-1 time, init-nostd − …, round by round | {} | {} |",
             diff_cell(&r["vs_reference"]["stage1_paired_diff_ms"]),
             diff_cell(&r["vs_floor"]["stage1_paired_diff_ms"])
+        );
+        let _ = writeln!(
+            s,
+            "\ndm-verity's cost to stage 1 (init-nostd-verity − init-nostd, round by round): \
+             {}; ratio of the medians {}.",
+            diff_cell(&r["verity"]["stage1_paired_diff_ms"]),
+            ratio_cell(&r["verity"]["stage1"])
         );
         s.push('\n');
     }

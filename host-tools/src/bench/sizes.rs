@@ -20,8 +20,12 @@ use crate::ui::{group_digits, human_size};
 // was won cannot silently be lost again. Raising one needs a reason in the
 // commit message. The goal for stage 1 stays INIT_GOAL.
 
-/// Most bytes `build/init` (stage 1, stripped) may have: 24 KiB.
-pub const INIT_BUDGET: u64 = 24 * 1024;
+/// Most bytes `build/init` (stage 1, stripped) may have: 25¼ KiB. Raised
+/// from 24 KiB for dm-verity (the root image mounted through a verity device:
+/// the trusted line read from the initramfs, three device-mapper ioctls,
+/// the mismatch message, `k1os.verity`): +1,800 bytes, 23,776 → 25,576,
+/// with the usual few hundred bytes of headroom.
+pub const INIT_BUDGET: u64 = 25 * 1024 + 256;
 /// Most bytes the gzip initramfs (`build/initramfs.img`) may have: 16 KiB.
 pub const INITRAMFS_GZIP_BUDGET: u64 = 16 * 1024;
 /// Where `build/init` is headed: 16 KiB. Printed, not enforced.

@@ -21,6 +21,9 @@ The ISO carries warp's signed repository as /repo (the packages with
 with the build key or $K1OS_REPO_KEY): a booted K1OS installs from it with no
 network (`warp update`, then `warp install NAME`).
 
+The initramfs trusts the ISO's root image and no other: stage 1 mounts it
+through dm-verity, the kernel checks each block as it is read.
+
 Examples:
   ./k1os iso                  for real PCs (generic kernel: ~20 min at first)
   ./k1os iso --profile qemu   the small test kernel: minutes; QEMU only
@@ -36,7 +39,9 @@ pub struct Args {
     #[arg(long, value_name = "TARBALL|DIR")]
     kernel_source: Option<PathBuf>,
 
-    /// Ship this root filesystem image as /system.squashfs instead of building one
+    /// Ship this root filesystem image as /system.squashfs instead of building
+    /// one (made by `./k1os rootfs`: its dm-verity tree is checked, and the
+    /// initramfs trusts it)
     #[arg(long, value_name = "FILE")]
     system: Option<PathBuf>,
 

@@ -9,7 +9,9 @@ use host_tools::ui;
 #[derive(clap::Args)]
 #[command(after_help = "\
 Packages are cached in $K1OS_CACHE by a hash of their inputs; their build
-logs go to build/packages/<name>.log. Two runs give the same bytes.
+logs go to build/packages/<name>.log. The image's dm-verity hash tree is
+appended to it (`./k1os initramfs --image` makes an initramfs that trusts it).
+Two runs give the same bytes.
 
 Examples:
   ./k1os rootfs                  build/rootfs/ and build/system.squashfs (zstd)
@@ -67,6 +69,12 @@ pub fn exec(args: Args) -> Result<()> {
         built.entries,
         super::spelling(&args.compress),
         built.pack_time.as_secs_f64()
+    ));
+    ui::step(&format!(
+        "dm-verity: root hash {}, hash tree {} ({} bytes) appended",
+        built.verity.root_hex(),
+        ui::human_size(built.verity.tree_bytes),
+        built.verity.tree_bytes
     ));
     let rebuilt = built.packages.iter().filter(|b| !b.cached).count();
     println!(

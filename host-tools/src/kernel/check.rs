@@ -356,6 +356,15 @@ const DEPENDS: &[(&str, &[&str])] = &[
     ("MSDOS_PARTITION", &["BLOCK"]),
     ("EFI_PARTITION", &["BLOCK"]),
     ("BLK_DEV_LOOP", &["BLK_DEV"]),
+    // drivers/md/Kconfig: device-mapper is in `if MD`; crypto/Kconfig: the
+    // algorithms are in `if CRYPTO`, the x86 ones (arch/x86/crypto/Kconfig)
+    // too.
+    ("MD", &["BLOCK"]),
+    ("BLK_DEV_DM", &["MD"]),
+    ("DM_VERITY", &["MD", "BLK_DEV_DM"]),
+    ("CRYPTO", &[]),
+    ("CRYPTO_SHA256", &["CRYPTO"]),
+    ("CRYPTO_SHA256_SSSE3", &["CRYPTO", "64BIT"]),
     ("PCI", &[]),
     ("SCSI", &["BLOCK"]),
     ("SCSI_LOWLEVEL", &["SCSI"]),
