@@ -406,6 +406,9 @@ const DEPENDS: &[(&str, &[&str])] = &[
     ("FB", &[]),
     ("FB_EFI", &["FB=y", "EFI"]),
     ("FRAMEBUFFER_CONSOLE", &["VT", "FB"]),
+    // lib/Kconfig.debug: `depends on DEBUG_KERNEL`. Required off (its lines
+    // clutter the screen console), so no dependency can make it fail.
+    ("DEBUG_STACK_USAGE", &[]),
 ];
 
 /// Options without a prompt: they are on only when another option selects
