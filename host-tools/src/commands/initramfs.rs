@@ -15,8 +15,7 @@ the boot. `./k1os iso` always packs its image's.
 
 Examples:
   ./k1os initramfs                    build/init and build/initramfs.img (gzip)
-  ./k1os initramfs --image build/system.squashfs
-                                      the same, trusting that image
+  ./k1os initramfs --image build/system.squashfs  the same, trusting that image
   ./k1os initramfs --compress none    an uncompressed archive, to compare sizes")]
 pub struct Args {
     /// Compression of the archive
