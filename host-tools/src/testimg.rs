@@ -373,6 +373,13 @@ pub fn gpt_data_disk(path: &Path, size_mib: u64) -> Result<PartitionExtent> {
         .run()
         .with_context(|| format!("partitioning {}", path.display()))?;
     let part = partition_extent(path, 2)?;
+    ext4_in_partition(path, 2, &part, label)?;
+    Ok(part)
+}
+
+/// An ext4 labelled `label` filling partition `number` (at `part`) of the
+/// disk image `disk`, written in place (`mkfs.ext4 -E offset=`: no loop device).
+fn ext4_in_partition(disk: &Path, number: u32, part: &PartitionExtent, label: &str) -> Result<()> {
     Cmd::new("mkfs.ext4")
         .args([
             "-q",
@@ -382,11 +389,15 @@ pub fn gpt_data_disk(path: &Path, size_mib: u64) -> Result<PartitionExtent> {
             "-E",
             &format!("offset={}", part.offset),
         ])
-        .arg(path)
+        .arg(disk)
         .arg(format!("{}k", part.len / 1024))
         .run()
-        .with_context(|| format!("making the ext4 in partition 2 of {}", path.display()))?;
-    Ok(part)
+        .with_context(|| {
+            format!(
+                "making the ext4 in partition {number} of {}",
+                disk.display()
+            )
+        })
 }
 
 /// A disk the hybrid ISO `iso` (`host-tools iso`: GPT, the ISO 9660
@@ -425,19 +436,7 @@ pub fn iso_disk_with_data_partition(
         .with_context(|| format!("adding a data partition to {}", out.display()))?;
     let number = last_partition(out)?;
     let part = partition_extent(out, number)?;
-    Cmd::new("mkfs.ext4")
-        .args([
-            "-q",
-            "-F",
-            "-L",
-            label,
-            "-E",
-            &format!("offset={}", part.offset),
-        ])
-        .arg(out)
-        .arg(format!("{}k", part.len / 1024))
-        .run()
-        .with_context(|| format!("making the ext4 in partition {number} of {}", out.display()))?;
+    ext4_in_partition(out, number, &part, label)?;
     Ok((number, part))
 }
 

@@ -89,30 +89,15 @@ fn real_vm(cmdline: &str) -> Machine {
 
 /// Boots `vm` until QEMU exits (or the timeout).
 fn boot(vm: &Machine, name: &str) -> BootLog {
-    let log = vm
-        .run(name, BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("running QEMU for {name}: {e:?}"));
-    report(&log);
-    log
+    common::boot(vm, name, BOOT_TIMEOUT)
 }
 
 /// Waits for QEMU to exit and returns the whole run.
 fn finish(mut c: Console) -> BootLog {
     let outcome = c.wait_exit(BOOT_TIMEOUT).or_panic();
     let log = c.into_log(outcome, BOOT_TIMEOUT).or_panic();
-    report(&log);
+    common::report(&log);
     log
-}
-
-fn report(log: &BootLog) {
-    eprintln!(
-        "{}: {:?} after {:.1} s ({}); serial log {}",
-        log.name,
-        log.outcome,
-        log.elapsed.as_secs_f64(),
-        log.accel.name(),
-        log.log_path.display()
-    );
 }
 
 /// The start of a stage-1 phase line: `k1os-init: <phase> (`.
@@ -695,7 +680,7 @@ fn f08_iso_written_to_a_disk_with_a_data_partition() {
             BOOT_TIMEOUT,
         )
         .unwrap_or_else(|e| panic!("running QEMU for {name}: {e:?}"));
-    report(&log);
+    common::report(&log);
     if log.outcome != Outcome::Stopped {
         panic!("{}", log.failure("stage 1 did not hand over to stage 2"));
     }

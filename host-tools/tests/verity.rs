@@ -67,17 +67,7 @@ fn vm(initrd: &Path, iso: &Path, cmdline: &str) -> Machine {
 }
 
 fn boot(vm: &Machine, name: &str) -> BootLog {
-    let log = vm
-        .run(name, BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("running QEMU for {name}: {e:?}"));
-    eprintln!(
-        "{name}: {:?} after {:.1} s ({}); serial log {}",
-        log.outcome,
-        log.elapsed.as_secs_f64(),
-        log.accel.name(),
-        log.log_path.display()
-    );
-    log
+    common::boot(vm, name, BOOT_TIMEOUT)
 }
 
 /// The test stage 2 ran to its end and powered off.

@@ -187,6 +187,27 @@ pub fn power_off(console: &mut Console, timeout: Duration) {
     );
 }
 
+/// Boots `vm` until QEMU exits (or `timeout`), and says how it ended.
+pub fn boot(vm: &host_tools::vm::Machine, name: &str, timeout: Duration) -> BootLog {
+    let log = vm
+        .run(name, timeout)
+        .unwrap_or_else(|e| panic!("running QEMU for {name}: {e:?}"));
+    report(&log);
+    log
+}
+
+/// How a boot ended, after how long, and where its serial log is.
+pub fn report(log: &BootLog) {
+    eprintln!(
+        "{}: {:?} after {:.1} s ({}); serial log {}",
+        log.name,
+        log.outcome,
+        log.elapsed.as_secs_f64(),
+        log.accel.name(),
+        log.log_path.display()
+    );
+}
+
 /// Starts `vm` with its serial console, and says where the console's log is.
 pub fn start_console(vm: &host_tools::vm::Machine, name: &str) -> Console {
     let c = vm
