@@ -52,6 +52,9 @@ pub const INITRAMFS_MODULES: &str = text(cstr::INITRAMFS_MODULES);
 pub const INITRAMFS_MODULE_LIST: &str = text(cstr::INITRAMFS_MODULE_LIST);
 /// The list's name inside [`INITRAMFS_MODULES`].
 pub const MODULE_LIST_NAME: &str = "load.list";
+/// The longest list stage 1 reads (it reads the file into a buffer of this
+/// size; `host-tools` refuses to pack a longer one).
+pub const MODULE_LIST_MAX: usize = 2048;
 /// The device-mapper name of the verity device stage 1 mounts the image
 /// through (its node is `/dev/dm-<minor>`: there is no udev for
 /// `/dev/mapper/` links).

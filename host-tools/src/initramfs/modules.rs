@@ -284,6 +284,15 @@ pub fn entries(modules: &[Module]) -> Result<(Vec<Entry>, u64)> {
         list += &m.file;
         list.push('\n');
     }
+    if list.len() >= contract::MODULE_LIST_MAX {
+        bail!(
+            "the list of {} modules is {} bytes: stage 1 reads at most {} \
+             (MODULE_LIST_MAX in init-nostd/src/contract.rs)",
+            modules.len(),
+            list.len(),
+            contract::MODULE_LIST_MAX - 1
+        );
+    }
     out.push(Entry::file(
         contract::INITRAMFS_MODULE_LIST.trim_start_matches('/'),
         0o444,
