@@ -2,7 +2,8 @@
 //! its drivers as modules) with K1OS's stage 1 and the modules it needs
 //! (`initramfs --kernel-modules`): a direct kernel boot on q35 of the test
 //! media (`host_tools::testimg`) reaches the test stage 2 in RAM mode and in
-//! persistent mode, stage 1 having loaded every module of its list.
+//! persistent mode, stage 1 having loaded every module of its list and
+//! passed a module its parameters from the command line.
 //!
 //! The kernel and its module tree come from the cache
 //! (`kernel::debian::ensure_entry`, downloaded the first time); the
@@ -99,12 +100,16 @@ fn assert_reached_stage2(log: &BootLog) {
 #[test]
 fn debian_kernel_ram_mode_reaches_stage2() {
     let m = common::test_media();
+    // A parameter for a module, spelled with `-` like GRUB's
+    // `usb-storage.delay_use=0`: stage 1 passes it to finit_module, and the
+    // kernel names the module when it does not know the parameter.
     let log = boot(
-        &vm("k1os.mode=ram").drive(Drive::cdrom(&m.iso)),
+        &vm("k1os.mode=ram usb-storage.k1os_probe=1").drive(Drive::cdrom(&m.iso)),
         "debian_ram_cd",
     );
     assert_reached_stage2(&log);
     assert_mode(&log, Mode::Ram);
+    log.assert_line("usb_storage: unknown parameter 'k1os_probe' ignored");
     // The Debian kernel, not another one.
     log.assert_line("6.1.0-56-amd64");
     log.assert_line_with_all(&[testimg::STAGE2_ROOT_LINE, "overlay"]);
