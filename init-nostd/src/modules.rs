@@ -21,6 +21,17 @@ use crate::{log, mounts};
 
 const STEP: &str = "load the kernel modules";
 
+// The list is a file of the modules' directory, under its contract name:
+// stage 1 opens `<dir>/<line>`, host-tools writes both from these constants.
+const _: () = assert!(text::is_concat(
+    contract::INITRAMFS_MODULE_LIST.as_bytes(),
+    &[
+        contract::INITRAMFS_MODULES.as_bytes(),
+        b"/",
+        contract::MODULE_LIST_NAME.as_bytes()
+    ]
+));
+
 /// Loads every module of [`cstr::INITRAMFS_MODULE_LIST`], in its order; an
 /// initramfs without the list (a kernel with its drivers built in) loads
 /// nothing and says nothing.

@@ -36,7 +36,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     image: Option<PathBuf>,
     /// Carry the kernel modules stage 1 needs from this /lib/modules/<release>
-    /// tree (the `debian` profile's: build/kernel/modules)
+    /// tree [default: build/kernel/modules when the kernel in build/kernel/
+    /// has one (the `debian` profile), else none]
     #[arg(long, value_name = "DIR")]
     kernel_modules: Option<PathBuf>,
 }
@@ -52,20 +53,29 @@ pub fn exec(args: Args) -> Result<()> {
         }
         None => None,
     };
-    if let Some(tree) = &args.kernel_modules {
+    // The kernel in build/kernel/ decides, like it decides what `iso` and
+    // the tests boot: Debian's has its drivers as modules (and links its
+    // tree there), K1OS's own have them built in (and no link).
+    let kernel_modules = args.kernel_modules.or_else(|| {
+        let link = kernel::output_dir().join("modules");
+        link.exists().then(|| {
+            ui::note(&format!(
+                "packing the modules of {} (the kernel in {} is the debian profile's)",
+                link.display(),
+                kernel::output_dir().display()
+            ));
+            link
+        })
+    });
+    if let Some(tree) = &kernel_modules {
         kernel::debian::check_module_tree(tree)?;
     }
-    let compress = args.compress.unwrap_or(match args.kernel_modules {
+    let compress = args.compress.unwrap_or(match kernel_modules {
         Some(_) => Compression::Zstd,
         None => Compression::Gzip,
     });
     let step = ui::Step::start("pack the initramfs");
-    let built = initramfs::build(
-        &out,
-        compress,
-        trust.as_ref(),
-        args.kernel_modules.as_deref(),
-    )?;
+    let built = initramfs::build(&out, compress, trust.as_ref(), kernel_modules.as_deref())?;
     step.done(match trust {
         Some(_) => "done, trusting that image",
         None => "done, trusting no image (stage 1 will warn that the image is not verified)",
