@@ -475,6 +475,9 @@ pub fn check(opts: &Options) -> Result<()> {
             source.display()
         )),
         Some(_) => {}
+        // Debian's kernel is downloaded (kernel/debian.toml), not built:
+        // the pinned source is not needed.
+        None if !opts.profile.is_built() => {}
         None => match kernel::Pin::load() {
             Ok(pin) if !pin.path.exists() => problems.push(format!(
                 "the pinned kernel source {} (Linux {}) is missing: install it with \
