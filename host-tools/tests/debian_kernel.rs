@@ -3,7 +3,8 @@
 //! (`initramfs --kernel-modules`): a direct kernel boot on q35 of the test
 //! media (`host_tools::testimg`) reaches the test stage 2 in RAM mode and in
 //! persistent mode, stage 1 having loaded every module of its list and
-//! passed a module its parameters from the command line.
+//! passed a module its parameters from the command line; and with the media
+//! on a USB stick and the data on an NVMe disk.
 //!
 //! The kernel and its module tree come from the cache
 //! (`kernel::debian::ensure_entry`, downloaded the first time); the
@@ -142,5 +143,30 @@ fn debian_kernel_persistent_mode_keeps_a_file_across_boots() {
         Data::Image(&data),
         testimg::PERSISTED_FILE,
         &format!("{}\n", testimg::PERSISTED_CONTENT),
+    );
+}
+
+/// The drivers of real PCs, as Debian's modules: the media on a USB stick
+/// (xHCI, usb-storage, sd_mod), the data on partition 2 of an NVMe disk
+/// (GPT), found in `auto` mode; `usb-storage.delay_use=0` as GRUB's entries
+/// pass it, here to the module.
+#[test]
+fn debian_kernel_usb_stick_media_and_nvme_data() {
+    let m = common::test_media();
+    let data = common::scratch("debian-nvme").join("data.img");
+    testimg::gpt_data_disk(&data, 64).or_panic();
+    let log = boot(
+        &vm("k1os.mode=auto usb-storage.delay_use=0")
+            .drive(Drive::usb(&m.iso).read_only())
+            .drive(Drive::nvme(&data)),
+        "debian_usb_nvme",
+    );
+    assert_reached_stage2(&log);
+    assert_mode(&log, Mode::Persist);
+    let media = boot_value(&log, contract::boot_file::MEDIA);
+    assert!(media.starts_with("/dev/sd"), "media={media}");
+    assert_eq!(
+        boot_value(&log, contract::boot_file::DATA),
+        "/dev/nvme0n1p2"
     );
 }
