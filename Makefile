@@ -2,7 +2,7 @@
 # build CLI). `make` alone prints the help below.
 K1OS := ./k1os
 
-# Kernel profile for `kernel` and `iso`: qemu or generic. Left empty,
+# Kernel profile for `kernel` and `iso`: qemu, generic or debian. Left empty,
 # host-tools reads $K1OS_KERNEL_PROFILE, else uses generic.
 PROFILE ?=
 # Extra flags, e.g. `make qemu QEMU_FLAGS="--uefi --usb"`,
@@ -52,7 +52,9 @@ Clean:
                      checkout (the next build takes long again)
 
 Variables (make VAR=value target):
-  PROFILE=qemu|generic  kernel profile for kernel and iso
+  PROFILE=qemu|generic|debian
+                        kernel profile for kernel and iso (debian: Debian's
+                        signed kernel package, its modules in the initramfs)
                         [default: $$K1OS_KERNEL_PROFILE, else generic]
   QEMU_FLAGS="…"        flags for qemu and qemu-persist, e.g. "--uefi --usb",
                         --ram-mode, "--memory 2G" (./k1os qemu --help)

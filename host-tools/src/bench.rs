@@ -259,7 +259,7 @@ pub fn run(opts: &Options) -> Result<Results> {
         ui::step("bench: build the qemu-profile kernel (cached) and the initramfs");
         let k = kernel::ensure_kernel(Profile::Qemu, None)?;
         let step = ui::Step::start("bench: stage 1 and initramfs");
-        let built = initramfs::build(&build, Compression::Gzip, None)?;
+        let built = initramfs::build(&build, Compression::Gzip, None, None)?;
         step.done("done");
         (k.bzimage, built.init, built.image)
     } else {

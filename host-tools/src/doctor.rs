@@ -54,6 +54,8 @@ pub const PROGRAMS: &[(&str, &str, Purpose)] = &[
     ("git", "git", Purpose::Build),
     ("apt-get", "apt", Purpose::Build),
     ("dpkg-deb", "dpkg", Purpose::Build),
+    // the `debian` kernel profile: modules.dep of the unpacked package
+    ("depmod", "kmod", Purpose::Build),
     // root filesystem, ISO, data images
     ("zstd", "zstd", Purpose::Build),
     ("gzip", "gzip", Purpose::Build),

@@ -13,6 +13,7 @@ use crate::run::Cmd;
 use crate::verity::Verity;
 use crate::{paths, ui};
 
+pub mod modules;
 mod newc;
 pub use newc::{Entry, Kind, write_newc};
 
@@ -169,12 +170,38 @@ pub struct Initramfs {
     pub init_size: u64,
     pub raw_size: u64,
     pub image_size: u64,
+    /// The kernel modules packed (`--kernel-modules`), in load order.
+    pub modules: Option<modules::Selection>,
+    /// Their uncompressed size.
+    pub modules_size: u64,
 }
 
 /// Builds `build/init` and `build/initramfs.img` (or under `out`); with
 /// `trust`, an initramfs that trusts that image ([`verity_entry`]), else one
-/// that trusts none (stage 1 then mounts any image unverified, with a warning).
-pub fn build(out: &Path, compression: Compression, trust: Option<&Verity>) -> Result<Initramfs> {
+/// that trusts none (stage 1 then mounts any image unverified, with a
+/// warning); with `kernel_modules` (a `/lib/modules/<release>` tree), one
+/// that carries [`modules::STAGE1_MODULES`] and what they need, which stage
+/// 1 loads first. A module asked for that the tree lacks is a warning.
+pub fn build(
+    out: &Path,
+    compression: Compression,
+    trust: Option<&Verity>,
+    kernel_modules: Option<&Path>,
+) -> Result<Initramfs> {
+    let selection = match kernel_modules {
+        Some(tree) => {
+            let selection = modules::select(tree, modules::STAGE1_MODULES)?;
+            for name in &selection.missing {
+                ui::warning(&format!(
+                    "kernel module {name}: not in {} (neither a module nor built in): the \
+                     initramfs goes without it",
+                    tree.display()
+                ));
+            }
+            Some(selection)
+        }
+        None => None,
+    };
     let init = build_stage1()?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let init_path = out.join("init");
@@ -182,6 +209,12 @@ pub fn build(out: &Path, compression: Compression, trust: Option<&Verity>) -> Re
     let init_size = init.len() as u64;
     let mut entries = stage1_entries(init);
     entries.extend(trust.map(verity_entry));
+    let mut modules_size = 0;
+    if let Some(selection) = &selection {
+        let (more, size) = modules::entries(&selection.modules)?;
+        entries.extend(more);
+        modules_size = size;
+    }
     let archive = write_newc(entries, source_date_epoch()?)?;
     let raw_size = archive.len() as u64;
     let image = compress(&archive, compression)?;
@@ -193,6 +226,8 @@ pub fn build(out: &Path, compression: Compression, trust: Option<&Verity>) -> Re
         init_size,
         raw_size,
         image_size: image.len() as u64,
+        modules: selection,
+        modules_size,
     })
 }
 

@@ -32,7 +32,7 @@ pub const REPO_KEY_ENV: &str = "K1OS_REPO_KEY";
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         kernel::PROFILE_ENV,
-        "kernel profile without --profile: qemu or generic [default: generic]",
+        "kernel profile without --profile: qemu, generic or debian [default: generic]",
     ),
     (
         CACHE_ENV,
@@ -165,7 +165,7 @@ pub fn cargo_target_dir() -> PathBuf {
 
 /// `$K1OS_KERNEL_PROFILE`: `None` when unset or empty; any other value that is
 /// not a profile is an error naming the variable (`K1OS_KERNEL_PROFILE=bogus:
-/// expected qemu or generic`). Case does not matter.
+/// expected qemu, generic or debian`). Case does not matter.
 ///
 /// For commands with a `--profile` flag: the flag wins, and the variable is
 /// only read (and only checked) when the flag is absent.
@@ -188,15 +188,11 @@ pub fn parse_profile_var(value: &std::ffi::OsStr) -> Result<Option<Profile>> {
         .find(|p| p.name().eq_ignore_ascii_case(text))
     {
         Some(p) => Ok(Some(p)),
-        None => bail!(
-            "{}={text}: expected {}",
-            kernel::PROFILE_ENV,
-            Profile::ALL
-                .iter()
-                .map(|p| p.name())
-                .collect::<Vec<_>>()
-                .join(" or ")
-        ),
+        None => bail!("{}={text}: expected {}", kernel::PROFILE_ENV, {
+            let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+            let (last, rest) = names.split_last().expect("profiles");
+            format!("{} or {last}", rest.join(", "))
+        }),
     }
 }
 
@@ -220,9 +216,10 @@ mod tests {
         assert_eq!(parse("qemu").unwrap(), Some(Profile::Qemu));
         assert_eq!(parse("QEMU").unwrap(), Some(Profile::Qemu));
         assert_eq!(parse("generic").unwrap(), Some(Profile::Generic));
+        assert_eq!(parse("debian").unwrap(), Some(Profile::Debian));
         assert_eq!(
             parse("bogus").unwrap_err().to_string(),
-            "K1OS_KERNEL_PROFILE=bogus: expected qemu or generic"
+            "K1OS_KERNEL_PROFILE=bogus: expected qemu, generic or debian"
         );
     }
 

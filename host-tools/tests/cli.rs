@@ -193,7 +193,7 @@ fn a_bad_environment_variable_is_named() {
     assert_eq!(r.code, Some(1), "{r}");
     assert!(
         r.stderr
-            .contains("K1OS_KERNEL_PROFILE=bogus: expected qemu or generic"),
+            .contains("K1OS_KERNEL_PROFILE=bogus: expected qemu, generic or debian"),
         "{r}"
     );
     assert!(!r.stderr.contains("--profile"), "blames a flag: {r}");

@@ -176,7 +176,7 @@ fn a_bad_profile_variable_is_named_and_does_not_break_check() {
     assert_eq!(run.code, Some(1));
     assert!(
         run.stderr
-            .contains("K1OS_KERNEL_PROFILE=bogus: expected qemu or generic"),
+            .contains("K1OS_KERNEL_PROFILE=bogus: expected qemu, generic or debian"),
         "{}",
         run.stderr
     );

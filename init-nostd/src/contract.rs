@@ -42,6 +42,19 @@ pub const NEW_ROOT: &str = text(cstr::NEW_ROOT);
 /// `host-tools` when it packs an initramfs for an image. Without it stage 1
 /// mounts the image unverified, with a warning.
 pub const INITRAMFS_VERITY: &str = text(cstr::INITRAMFS_VERITY);
+/// In the initramfs: the kernel modules stage 1 loads before it looks for
+/// devices (for a kernel whose drivers are modules, such as Debian's),
+/// uncompressed, one `<name>.ko` file each, and [`INITRAMFS_MODULE_LIST`].
+pub const INITRAMFS_MODULES: &str = text(cstr::INITRAMFS_MODULES);
+/// In [`INITRAMFS_MODULES`]: the file names of the modules, one per line
+/// (`\n`), in load order (every module after the modules it needs). Absent
+/// when the initramfs has no modules.
+pub const INITRAMFS_MODULE_LIST: &str = text(cstr::INITRAMFS_MODULE_LIST);
+/// The list's name inside [`INITRAMFS_MODULES`].
+pub const MODULE_LIST_NAME: &str = "load.list";
+/// The longest list stage 1 reads (it reads the file into a buffer of this
+/// size; `host-tools` refuses to pack a longer one).
+pub const MODULE_LIST_MAX: usize = 2048;
 /// The device-mapper name of the verity device stage 1 mounts the image
 /// through (its node is `/dev/dm-<minor>`: there is no udev for
 /// `/dev/mapper/` links).
@@ -60,6 +73,8 @@ pub mod cstr {
     pub const RUN_BOOT_FILE: &CStr = c"/run/k1os/boot";
     pub const NEW_ROOT: &CStr = c"/newroot";
     pub const INITRAMFS_VERITY: &CStr = c"/verity";
+    pub const INITRAMFS_MODULES: &CStr = c"/lib/modules";
+    pub const INITRAMFS_MODULE_LIST: &CStr = c"/lib/modules/load.list";
 }
 
 /// A C-string constant as `&str` (they are ASCII; checked at compile time).

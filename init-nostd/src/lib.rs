@@ -11,6 +11,7 @@ pub mod cmdline;
 pub mod contract;
 pub mod errno;
 pub mod fmt;
+pub mod kmod;
 pub mod probe;
 pub mod settle;
 pub mod verity;

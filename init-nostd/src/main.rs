@@ -1,6 +1,6 @@
 //! K1OS stage 1: the initramfs `/init`. Reads like the boot contract
 //! (`docs/boot-contract.md`): mount the virtual filesystems → read the
-//! command line → find the media and the image → mount the image → find the
+//! command line → load the initramfs's kernel modules, if any → find the media and the image → mount the image → find the
 //! data partition (or a tmpfs) → overlay → switch root → exec stage 2.
 //! `main` and `boot` are the script; the functions below them are its steps,
 //! in the order the boot runs them. Every step returns an [`Error`] naming
@@ -20,6 +20,7 @@ mod error;
 mod layout;
 mod log;
 mod loopdev;
+mod modules;
 mod mounts;
 mod record;
 mod rt;
@@ -89,6 +90,9 @@ pub extern "C" fn main() -> ! {
     });
     log::set_debug(config.debug);
     debug!("command line: {}", Bytes(cmdline.trim_ascii_end()));
+    // Drivers first: with Debian's kernel, the disks, filesystems and
+    // device-mapper are modules, and nothing below works without them.
+    modules::load_all(cmdline);
 
     let Err(err) = boot(&config, &mut record);
     fatal(&err, config.onfail)

@@ -20,14 +20,19 @@ use crate::ui::{group_digits, human_size};
 // was won cannot silently be lost again. Raising one needs a reason in the
 // commit message. The goal for stage 1 stays INIT_GOAL.
 
-/// Most bytes `build/init` (stage 1, stripped) may have: 25¼ KiB. Raised
-/// from 24 KiB for dm-verity (the root image mounted through a verity device:
-/// the trusted line read from the initramfs, three device-mapper ioctls,
-/// the mismatch message, `k1os.verity`): +1,800 bytes, 23,776 → 25,576,
-/// with the usual few hundred bytes of headroom.
-pub const INIT_BUDGET: u64 = 25 * 1024 + 256;
-/// Most bytes the gzip initramfs (`build/initramfs.img`) may have: 16 KiB.
-pub const INITRAMFS_GZIP_BUDGET: u64 = 16 * 1024;
+/// Most bytes `build/init` (stage 1, stripped) may have: 25¼ KiB + 2,056 B.
+/// Raised from 24 KiB for dm-verity (the root image mounted through a
+/// verity device: the trusted line read from the initramfs, three
+/// device-mapper ioctls, the mismatch message, `k1os.verity`): +1,800
+/// bytes, 23,776 → 25,576, with the usual few hundred bytes of headroom.
+/// Raised by exactly what loading the initramfs's kernel modules added
+/// (the list, `finit_module`, each module's parameters from the command
+/// line, the warning and the summary line): 25,768 → 27,824 bytes.
+pub const INIT_BUDGET: u64 = 25 * 1024 + 256 + 2_056;
+/// Most bytes the gzip initramfs (`build/initramfs.img`, without kernel
+/// modules) may have: 16 KiB + 1,299 B, raised by what the module loading
+/// added to it (15,842 → 17,141 bytes).
+pub const INITRAMFS_GZIP_BUDGET: u64 = 16 * 1024 + 1_299;
 /// Where `build/init` is headed: 16 KiB. Printed, not enforced.
 pub const INIT_GOAL: u64 = 16 * 1024;
 // Lowered as stage 1 shrinks, but never below the goal.

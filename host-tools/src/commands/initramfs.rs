@@ -3,7 +3,7 @@ use anyhow::Result;
 use std::path::PathBuf;
 
 use host_tools::initramfs::{self, Compression};
-use host_tools::{paths, ui, verity};
+use host_tools::{kernel, paths, ui, verity};
 
 /// Build init-nostd (release) and pack build/init + build/initramfs.img
 #[derive(clap::Args)]
@@ -13,20 +13,33 @@ it finds, unverified, with a warning. With --image it trusts that image only
 (its dm-verity root hash is packed in): another image, or a damaged one, stops
 the boot. `./k1os iso` always packs its image's.
 
+With --kernel-modules (a /lib/modules/<release> tree with its modules.dep) it
+packs the modules stage 1 needs before it can find the media (filesystems,
+disk, USB and keyboard drivers; docs/boot-contract.md, \"Kernel modules\")
+and every module they depend on, uncompressed, with the list stage 1 loads
+them by. A module the tree lacks is a warning naming it; none, an error.
+
 Examples:
   ./k1os initramfs                    build/init and build/initramfs.img (gzip)
   ./k1os initramfs --image build/system.squashfs  the same, trusting that image
-  ./k1os initramfs --compress none    an uncompressed archive, to compare sizes")]
+  ./k1os initramfs --compress none    an uncompressed archive, to compare sizes
+  ./k1os initramfs --kernel-modules build/kernel/modules  Debian's modules too")]
 pub struct Args {
-    /// Compression of the archive
-    #[arg(long, value_enum, default_value = "gzip")]
-    compress: Compression,
+    /// Compression of the archive [default: gzip; zstd with --kernel-modules,
+    /// which keeps Debian's modules under 2 MiB where gzip takes 2.4]
+    #[arg(long, value_enum)]
+    compress: Option<Compression>,
     /// Output directory: DIR/init, DIR/initramfs.img [default: build/]
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Trust this root image (made by `./k1os rootfs`: its hash tree is checked)
     #[arg(long, value_name = "FILE")]
     image: Option<PathBuf>,
+    /// Carry the kernel modules stage 1 needs from this /lib/modules/<release>
+    /// tree [default: build/kernel/modules when the kernel in build/kernel/
+    /// has one (the `debian` profile), else none]
+    #[arg(long, value_name = "DIR")]
+    kernel_modules: Option<PathBuf>,
 }
 
 pub fn exec(args: Args) -> Result<()> {
@@ -40,8 +53,29 @@ pub fn exec(args: Args) -> Result<()> {
         }
         None => None,
     };
+    // The kernel in build/kernel/ decides, like it decides what `iso` and
+    // the tests boot: Debian's has its drivers as modules (and links its
+    // tree there), K1OS's own have them built in (and no link).
+    let kernel_modules = args.kernel_modules.or_else(|| {
+        let link = kernel::output_dir().join("modules");
+        link.exists().then(|| {
+            ui::note(&format!(
+                "packing the modules of {} (the kernel in {} is the debian profile's)",
+                link.display(),
+                kernel::output_dir().display()
+            ));
+            link
+        })
+    });
+    if let Some(tree) = &kernel_modules {
+        kernel::debian::check_module_tree(tree)?;
+    }
+    let compress = args.compress.unwrap_or(match kernel_modules {
+        Some(_) => Compression::Zstd,
+        None => Compression::Gzip,
+    });
     let step = ui::Step::start("pack the initramfs");
-    let built = initramfs::build(&out, args.compress, trust.as_ref())?;
+    let built = initramfs::build(&out, compress, trust.as_ref(), kernel_modules.as_deref())?;
     step.done(match trust {
         Some(_) => "done, trusting that image",
         None => "done, trusting no image (stage 1 will warn that the image is not verified)",
@@ -52,12 +86,21 @@ pub fn exec(args: Args) -> Result<()> {
         built.init_size,
         ui::human_size(built.init_size)
     );
+    if let Some(selection) = &built.modules {
+        println!(
+            "kernel modules: {} packed ({} bytes uncompressed), {} built in, {} not found",
+            selection.modules.len(),
+            built.modules_size,
+            selection.builtin.len(),
+            selection.missing.len()
+        );
+    }
     println!(
         "{}: {} bytes ({} uncompressed, {})",
         built.image.display(),
         built.image_size,
         ui::human_size(built.raw_size),
-        super::spelling(&args.compress)
+        super::spelling(&compress)
     );
     Ok(())
 }

@@ -30,7 +30,8 @@ Examples:
   ./k1os qemu                 then boot it")]
 pub struct Args {
     /// Kernel profile: `generic` boots real PCs, `qemu` is the small test
-    /// kernel [default: $K1OS_KERNEL_PROFILE, else generic]
+    /// kernel, `debian` Debian's signed package (its modules in the
+    /// initramfs) [default: $K1OS_KERNEL_PROFILE, else generic]
     #[arg(long, value_enum)]
     profile: Option<Profile>,
 

@@ -21,6 +21,8 @@ the same inputs come from the cache ($K1OS_CACHE/kernel/) in seconds.
 Examples:
   ./k1os kernel --profile qemu      the small kernel the tests boot in QEMU
   ./k1os kernel                     the generic kernel for real PCs
+  ./k1os kernel --profile debian    Debian's signed kernel package, unpacked
+                                    (build/kernel/modules: its module tree)
   ./k1os kernel check               is build/kernel/config what K1OS needs?
   ./k1os kernel pin                 re-pin kernel/pin.toml after a Debian update"
 )]
@@ -29,7 +31,8 @@ pub struct Args {
     command: Option<Command>,
 
     /// Kernel profile: `generic` boots real PCs, `qemu` is the small test
-    /// kernel [default: $K1OS_KERNEL_PROFILE, else generic]
+    /// kernel, `debian` Debian's signed package (downloaded, not built)
+    /// [default: $K1OS_KERNEL_PROFILE, else generic]
     #[arg(long, value_enum)]
     profile: Option<Profile>,
 
@@ -128,6 +131,14 @@ fn exec_check(args: CheckArgs) -> Result<()> {
             p
         }
     };
+    if !profile.is_built() {
+        ui::error(&anyhow!(
+            "--profile {profile}: Debian's kernel comes with Debian's config, which builds \
+             K1OS's drivers as modules (the initramfs loads them); `kernel check` checks the \
+             profiles K1OS builds: qemu, generic"
+        ));
+        std::process::exit(CHECK_UNREADABLE);
+    }
     let requirements = kernel::requirements(profile)?;
     let problems = kernel::check_config(&config, &requirements);
     if !problems.is_empty() {

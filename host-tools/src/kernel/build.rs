@@ -20,6 +20,11 @@ pub struct KernelArtifacts {
     pub bzimage: PathBuf,
     /// `build/kernel/config`: the final .config
     pub config: PathBuf,
+    /// `build/kernel/modules`, a link to the kernel's `/lib/modules/<release>`
+    /// tree in the cache: the `debian` profile's; `None` for a built kernel,
+    /// whose drivers are built in (and then `build/kernel/modules` is gone,
+    /// so no initramfs picks up another kernel's modules).
+    pub modules: Option<PathBuf>,
     /// The cache entry they were copied from.
     pub cache_entry: PathBuf,
     /// True when nothing was built (a cache hit).
@@ -30,6 +35,17 @@ pub struct KernelArtifacts {
 /// no entry for exactly these inputs. `source` is a tarball or an unpacked
 /// tree; `None` is the pinned tarball, whose checksum is verified.
 pub fn ensure_kernel(profile: Profile, source: Option<&Path>) -> Result<KernelArtifacts> {
+    if !profile.is_built() {
+        if let Some(source) = source {
+            bail!(
+                "--kernel-source {}: the debian profile is Debian's kernel package \
+                 (kernel/debian.toml), not built from a source",
+                source.display()
+            );
+        }
+        let debian = super::debian::ensure_entry()?;
+        return install(profile, &debian.entry, Some(&debian.modules), debian.cached);
+    }
     let step = ui::Step::start(format!(
         "kernel {profile}: verify the source and compute the cache key"
     ));
@@ -66,7 +82,7 @@ pub fn ensure_kernel(profile: Profile, source: Option<&Path>) -> Result<KernelAr
     if !problems.is_empty() {
         bail!("{}", report(&config, profile, &problems));
     }
-    install(profile, &entry, cached)
+    install(profile, &entry, None, cached)
 }
 
 const ENTRY_FILES: [&str; 3] = ["bzImage", "config", "inputs.txt"];
@@ -258,7 +274,7 @@ fn make_cmd(src: &Path, out: &Path, timestamp: &str) -> Cmd {
 /// Takes `<entry>.partial/` for this process: stale (its builder is gone)
 /// means it is removed; a live builder means another build of the same kernel
 /// is running.
-fn claim(partial: &Path) -> Result<()> {
+pub(super) fn claim(partial: &Path) -> Result<()> {
     if partial.exists() {
         if let Some(pid) = live_owner(partial) {
             bail!(
@@ -309,13 +325,27 @@ fn remove_stale_partials(root: &Path) {
 
 /// Copies the entry's bzImage and config to `build/kernel/` (each through a
 /// temporary name and a rename, so a reader never sees half a file).
-fn install(profile: Profile, entry: &Path, cached: bool) -> Result<KernelArtifacts> {
+fn install(
+    profile: Profile,
+    entry: &Path,
+    modules: Option<&Path>,
+    cached: bool,
+) -> Result<KernelArtifacts> {
     let dir = output_dir();
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let bzimage = dir.join("bzImage");
     let config = dir.join("config");
     copy(&entry.join("bzImage"), &bzimage)?;
     copy(&entry.join("config"), &config)?;
+    // A link, not a copy: the tree is 400 MB and stays in the cache.
+    let link = dir.join("modules");
+    if fs::symlink_metadata(&link).is_ok() {
+        fs::remove_file(&link).with_context(|| format!("removing {}", link.display()))?;
+    }
+    if let Some(tree) = modules {
+        std::os::unix::fs::symlink(tree, &link)
+            .with_context(|| format!("linking {} to {}", link.display(), tree.display()))?;
+    }
     ui::step(&format!(
         "kernel {profile}: {} ({}) and {}",
         bzimage.display(),
@@ -326,6 +356,7 @@ fn install(profile: Profile, entry: &Path, cached: bool) -> Result<KernelArtifac
         profile,
         bzimage,
         config,
+        modules: modules.map(|_| link),
         cache_entry: entry.to_path_buf(),
         cached,
     })

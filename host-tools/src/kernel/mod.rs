@@ -31,6 +31,7 @@ use crate::paths;
 
 mod build;
 mod check;
+pub mod debian;
 mod key;
 pub mod pin;
 mod progress;
@@ -59,16 +60,29 @@ pub enum Profile {
     Qemu,
     /// x86_64_defconfig + k1os.config + generic.config: boots real PCs (the ISO default)
     Generic,
+    /// Debian's signed kernel package (kernel/debian.toml), not built: drivers
+    /// as modules, which the initramfs carries (`initramfs --kernel-modules`)
+    Debian,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 2] = [Profile::Qemu, Profile::Generic];
+    pub const ALL: [Profile; 3] = [Profile::Qemu, Profile::Generic, Profile::Debian];
+    /// The profiles K1OS builds from the pinned source (`debian` is
+    /// downloaded).
+    pub const BUILT: [Profile; 2] = [Profile::Qemu, Profile::Generic];
 
     pub fn name(self) -> &'static str {
         match self {
             Profile::Qemu => "qemu",
             Profile::Generic => "generic",
+            Profile::Debian => "debian",
         }
+    }
+
+    /// Whether the kernel is built from the pinned source (else it is
+    /// Debian's package, unpacked: `debian.rs`).
+    pub fn is_built(self) -> bool {
+        self != Profile::Debian
     }
 
     /// The `make` target that writes the base config the fragments go over.
@@ -76,6 +90,8 @@ impl Profile {
         match self {
             Profile::Qemu => "tinyconfig",
             Profile::Generic => "x86_64_defconfig",
+            // Never configured here: Debian's own config comes with it.
+            Profile::Debian => "none (Debian's config)",
         }
     }
 
@@ -85,6 +101,7 @@ impl Profile {
         match self {
             Profile::Qemu => &[K1OS_FRAGMENT],
             Profile::Generic => &[K1OS_FRAGMENT, "generic.config"],
+            Profile::Debian => &[],
         }
     }
 
@@ -116,7 +133,9 @@ impl FromStr for Profile {
         Profile::ALL
             .into_iter()
             .find(|p| p.name() == s)
-            .ok_or_else(|| anyhow::anyhow!("unknown kernel profile `{s}` (known: qemu, generic)"))
+            .ok_or_else(|| {
+                anyhow::anyhow!("unknown kernel profile `{s}` (known: qemu, generic, debian)")
+            })
     }
 }
 

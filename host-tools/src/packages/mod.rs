@@ -453,71 +453,80 @@ impl Plan {
 
     /// `sources/<sha256>/<file>` of the cache when it is there (verified).
     fn cached_source(&self, sha256: &str) -> Result<Option<PathBuf>> {
-        let dir = self.settings.sources_cache().join(sha256);
-        let Ok(entries) = fs::read_dir(&dir) else {
-            return Ok(None);
-        };
-        let files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
-        ensure!(
-            files.len() == 1,
-            "{} should hold exactly one file",
-            dir.display()
-        );
-        verify_sha256(&files[0], sha256)?;
-        Ok(Some(files[0].clone()))
+        cached_source(&self.settings.sources_cache(), sha256)
     }
 
-    /// `apt-get download PACKAGE=VERSION` into the source cache, checked
-    /// against its pinned sha256 before it is kept.
     fn download_deb(&self, package: &str, version: &str, sha256: &str) -> Result<PathBuf> {
-        let sources = self.settings.sources_cache();
-        let tmp = sources.join(format!(".download-{sha256}-{}", std::process::id()));
-        remove_dir_all_if_exists(&tmp)?;
-        fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let spec = format!("{package}={version}");
-        let step = ui::Step::start(format!("apt-get download {spec}"));
-        let fetched = Cmd::new("apt-get")
-            .args(["download", "-q", &spec])
-            .dir(&tmp)
-            .run();
-        if let Err(e) = fetched {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e.context(format!(
-                "downloading the Debian package {spec}: the mirror may be unreachable or no longer carry this \
-                 version; a copy of the .deb (sha256 {sha256}) placed in {}/{sha256}/ is used instead",
-                sources.display()
-            )));
-        }
-        let debs: Vec<PathBuf> = fs::read_dir(&tmp)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "deb"))
-            .collect();
-        ensure!(
-            debs.len() == 1,
-            "`apt-get download {spec}` left {} .deb files in {}",
-            debs.len(),
-            tmp.display()
-        );
-        if let Err(e) = verify_sha256(&debs[0], sha256) {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e.context(format!("the Debian package {spec} is not the pinned one")));
-        }
-        let dest = sources.join(sha256);
-        if dest.exists() {
-            fs::remove_dir_all(&tmp)?;
-        } else {
-            fs::rename(&tmp, &dest)
-                .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
-        }
-        step.done("done");
-        self.cached_source(sha256)?
-            .context("the downloaded source vanished")
+        download_deb(&self.settings.sources_cache(), package, version, sha256)
     }
+}
+
+/// `<sources>/<sha256>/<file>` when it is there (verified): the source cache
+/// holds one file per sha256, whoever fetched it (a package, the `debian`
+/// kernel).
+pub fn cached_source(sources: &Path, sha256: &str) -> Result<Option<PathBuf>> {
+    let dir = sources.join(sha256);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(None);
+    };
+    let files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    ensure!(
+        files.len() == 1,
+        "{} should hold exactly one file",
+        dir.display()
+    );
+    verify_sha256(&files[0], sha256)?;
+    Ok(Some(files[0].clone()))
+}
+
+/// `apt-get download PACKAGE=VERSION` into the source cache `sources`,
+/// checked against its pinned sha256 before it is kept.
+pub fn download_deb(sources: &Path, package: &str, version: &str, sha256: &str) -> Result<PathBuf> {
+    let tmp = sources.join(format!(".download-{sha256}-{}", std::process::id()));
+    remove_dir_all_if_exists(&tmp)?;
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let spec = format!("{package}={version}");
+    let step = ui::Step::start(format!("apt-get download {spec}"));
+    let fetched = Cmd::new("apt-get")
+        .args(["download", "-q", &spec])
+        .dir(&tmp)
+        .run();
+    if let Err(e) = fetched {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e.context(format!(
+            "downloading the Debian package {spec}: the mirror may be unreachable or no longer carry this \
+             version; a copy of the .deb (sha256 {sha256}) placed in {}/{sha256}/ is used instead",
+            sources.display()
+        )));
+    }
+    let debs: Vec<PathBuf> = fs::read_dir(&tmp)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    ensure!(
+        debs.len() == 1,
+        "`apt-get download {spec}` left {} .deb files in {}",
+        debs.len(),
+        tmp.display()
+    );
+    if let Err(e) = verify_sha256(&debs[0], sha256) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e.context(format!("the Debian package {spec} is not the pinned one")));
+    }
+    let dest = sources.join(sha256);
+    if dest.exists() {
+        fs::remove_dir_all(&tmp)?;
+    } else {
+        fs::rename(&tmp, &dest)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+    }
+    step.done("done");
+    cached_source(sources, sha256)?.context("the downloaded source vanished")
 }
 
 /// The key of a package: sha256 of the cache format, its name and version,
