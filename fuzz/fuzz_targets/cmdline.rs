@@ -8,11 +8,15 @@
 //! - every warning is a word of the line, in line order, of the right kind;
 //! - round trip: the config written back as a canonical command line parses,
 //!   without warnings, to the same config, and writing that again gives the
-//!   same line.
+//!   same line;
+//! - a kernel module's parameters (`kmod::params`, what stage 1 hands
+//!   `finit_module`) are exactly the words `<module>.<param>[=<value>]` with a
+//!   non-empty param, in line order, `-` and `_` being one character.
 #![no_main]
 
 use k1os_contract::cmdline::{self, BootConfig, DeviceSpec, MAX_TIMEOUT_S, Problem, Warning};
 use k1os_contract::contract::{self, key};
+use k1os_contract::kmod;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|line: &[u8]| {
@@ -47,7 +51,44 @@ fuzz_target!(|line: &[u8]| {
         String::from_utf8_lossy(&canonical)
     );
     assert_eq!(write(&again), canonical, "writing is not a fixpoint");
+
+    check_module_params(line, &words);
 });
+
+/// [`kmod::params`] for the modules the line's words name (and one it may
+/// spell either way), against the words read here.
+fn check_module_params(line: &[u8], words: &[(&[u8], Option<&[u8]>)]) {
+    let split = |key: &[u8]| -> Option<(Vec<u8>, usize)> {
+        let dot = key.iter().position(|&c| c == b'.')?;
+        let name = key[..dot].iter().map(|&c| if c == b'-' { b'_' } else { c });
+        Some((name.collect(), dot))
+    };
+    let mut modules: Vec<&[u8]> = words
+        .iter()
+        .filter_map(|(k, _)| k.iter().position(|&c| c == b'.').map(|dot| &k[..dot]))
+        .take(8)
+        .collect();
+    modules.push(b"usb-storage");
+    for module in modules {
+        let wanted = split(&[module, b"."].concat()).expect("a dot").0;
+        let expected: Vec<(&[u8], Option<&[u8]>)> = words
+            .iter()
+            .filter_map(|&(k, v)| {
+                let (name, dot) = split(k)?;
+                let param = &k[dot + 1..];
+                (name == wanted && !param.is_empty()).then_some((param, v))
+            })
+            .collect();
+        let mut got = Vec::new();
+        kmod::params(line, module, &mut |p, v| got.push((p, v)));
+        assert_eq!(
+            got,
+            expected,
+            "the parameters of module {:?}",
+            String::from_utf8_lossy(module)
+        );
+    }
+}
 
 /// The kernel's `isspace()` (lib/ctype.c: ASCII whitespace and Latin-1 NBSP).
 fn kernel_isspace(c: u8) -> bool {
