@@ -7,7 +7,8 @@
 //!   is on and the kernel locked down; through GRUB in BIOS; and, from a USB
 //!   stick, under UEFI without Secure Boot.
 //! - The same firmware refuses the ISO K1OS builds for its own kernels (its
-//!   GRUB is unsigned): the kernel is never reached.
+//!   GRUB is unsigned), and the signed chain refuses a kernel K1OS built:
+//!   that kernel never starts.
 //! - Its ESP holds the packages' binaries byte for byte; two builds are
 //!   byte-identical.
 //!
@@ -168,6 +169,49 @@ fn secure_boot_refuses_the_unsigned_k1os_iso() {
     s.wait_for("No bootable option or device was found", REFUSAL_TIMEOUT)
         .or_panic();
     for never in ["Welcome to GRUB", "GNU GRUB", "Linux version", "Run /init"] {
+        if s.transcript().contains(never) {
+            panic!("{}", s.failure(&format!("{never:?} under Secure Boot")));
+        }
+    }
+}
+
+/// Debian's signed chain with a kernel K1OS built: the debian ISO with its
+/// `/boot/vmlinuz` replaced by the qemu-profile ISO's (xorriso replays the
+/// boot records, so the ESP and GRUB are the same). shim and the signed
+/// GRUB start, and GRUB refuses the kernel because shim does.
+#[test]
+fn the_signed_chain_refuses_a_kernel_k1os_built() {
+    let scratch = common::scratch("sb-unsigned-kernel");
+    let kernel = scratch.join("vmlinuz");
+    let _ = std::fs::remove_file(&kernel);
+    Cmd::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(common::qemu_iso())
+        .args(["-extract", iso::KERNEL_PATH])
+        .arg(&kernel)
+        .run()
+        .or_panic();
+    let swapped = scratch.join("debian-chain-k1os-kernel.iso");
+    let _ = std::fs::remove_file(&swapped);
+    Cmd::new("xorriso")
+        .arg("-indev")
+        .arg(debian_iso())
+        .arg("-outdev")
+        .arg(&swapped)
+        .args(["-boot_image", "any", "replay", "-map"])
+        .arg(&kernel)
+        .arg(iso::KERNEL_PATH)
+        .run()
+        .or_panic();
+
+    let vm = Machine::firmware(Firmware::SecureBoot).drive(Drive::cdrom(&swapped).boot());
+    let mut s = vm.start("sb_refuses_k1os_kernel").or_panic();
+    // The menu is Debian's GRUB's reading of /boot/grub/grub.cfg: the chain
+    // itself was accepted.
+    s.wait_for(TITLE_AUTO, REFUSAL_TIMEOUT).or_panic();
+    s.wait_for("error: bad shim signature.", REFUSAL_TIMEOUT)
+        .or_panic();
+    for never in ["Linux version", "Run /init"] {
         if s.transcript().contains(never) {
             panic!("{}", s.failure(&format!("{never:?} under Secure Boot")));
         }
