@@ -638,11 +638,10 @@ impl FirmwareVars {
         ));
         std::fs::copy(OVMF_SECBOOT_VARS, &path)
             .with_context(|| format!("copying {OVMF_SECBOOT_VARS} to {}", path.display()))?;
-        // A copy keeps the source's read-only mode: QEMU opens it for writing.
-        let mut perms = std::fs::metadata(&path)?.permissions();
-        #[allow(clippy::permissions_set_readonly_false)]
-        perms.set_readonly(false);
-        std::fs::set_permissions(&path, perms)
+        // A copy keeps the source's mode, which may be read-only; QEMU opens
+        // it for writing, and nobody else needs it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("making {} writable", path.display()))?;
         Ok(Some(FirmwareVars { path }))
     }
