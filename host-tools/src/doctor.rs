@@ -114,6 +114,14 @@ pub const FILES: &[(&str, &str, Purpose)] = &[
     ("/usr/include/libelf.h", "libelf-dev", Purpose::Build),
     ("/usr/include/openssl/ssl.h", "libssl-dev", Purpose::Build),
     ("/usr/share/ovmf/OVMF.fd", "ovmf", Purpose::Test),
+    // Secure Boot: the firmware and its store with Microsoft's keys
+    // (`vm::OVMF_SECBOOT_CODE`, `vm::OVMF_SECBOOT_VARS`; tests/secure_boot.rs).
+    (
+        "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+        "ovmf",
+        Purpose::Test,
+    ),
+    ("/usr/share/OVMF/OVMF_VARS_4M.ms.fd", "ovmf", Purpose::Test),
 ];
 
 /// rustup targets the build needs: static std binaries for the image (`warp`,

@@ -18,6 +18,13 @@
 //! `grub-mkrescue` uses, minus `grub-mkrescue`, whose output changes from run
 //! to run.
 //!
+//! **The `debian` profile** boots under Secure Boot: its ESP holds Debian's
+//! signed chain instead of K1OS's `BOOTX64.EFI` — shim as `BOOTX64.EFI`,
+//! Debian's signed GRUB as `grubx64.efi` ([`signed`], pinned in
+//! `kernel/debian-efi.toml`) — and the ISO has `/.disk/info`, the file that
+//! GRUB's built-in config searches for before it reads `/boot/grub/grub.cfg`
+//! (the same menu). The BIOS image is K1OS's, as for every profile.
+//!
 //! **A build is a list of named steps** ([`build`]), each printed with its
 //! elapsed time: check the host and the inputs (every problem at once) →
 //! kernel (cached by [`kernel::ensure_kernel`]) → root filesystem
@@ -50,6 +57,7 @@ use crate::repo::build as repo_build;
 use crate::run::{self, Cmd};
 use crate::{notices, paths, rootfs, ui, verity};
 
+pub mod signed;
 pub mod stamp;
 
 use stamp::{Inputs, Stamp, clamp_mtimes, file_size, set_mtime, write_if_changed};
@@ -386,7 +394,24 @@ pub fn build(opts: &Options) -> Result<Built> {
 
     let repo = repository(opts)?;
 
-    let grub = grub_images(&work, epoch)?;
+    // Debian's kernel boots under Secure Boot through Debian's signed chain;
+    // the kernels K1OS builds through its own GRUB, which no firmware with
+    // Secure Boot on accepts.
+    let chain = match opts.profile.is_built() {
+        true => None,
+        false => Some(signed::SignedChain::load()?),
+    };
+    let grub = grub_images(&work, epoch, chain.as_ref())?;
+    // The signed GRUB finds the medium by this file.
+    let disk_info = match chain {
+        Some(_) => {
+            let path = work.join("disk-info");
+            let release = kernel::debian::DebianPin::load()?.release().to_string();
+            write_if_changed(&path, signed::disk_info(&release).as_bytes())?;
+            Some(path)
+        }
+        None => None,
+    };
 
     let step = ui::Step::start("grub.cfg");
     let cfg = work.join("grub.cfg");
@@ -406,6 +431,7 @@ pub fn build(opts: &Options) -> Result<Built> {
         esp: &grub.esp,
         notices: &notices,
         repo: &repo,
+        disk_info: disk_info.as_deref(),
     };
     let rebuilt = assemble(&inputs, &work, &iso, epoch)?;
 
@@ -414,11 +440,13 @@ pub fn build(opts: &Options) -> Result<Built> {
         ("initramfs (/boot/initramfs.img)", initrd.image.clone()),
         ("root filesystem (/system.squashfs)", system.clone()),
         ("GRUB for BIOS (/boot/grub/bios.img)", grub.bios.clone()),
-        ("GRUB for UEFI (BOOTX64.EFI)", grub.efi_app.clone()),
-        ("EFI system partition", grub.esp.clone()),
-        ("ISO", iso.clone()),
     ]
     .into_iter()
+    .chain(grub.efi.iter().map(|f| (f.what, f.path.clone())))
+    .chain([
+        ("EFI system partition", grub.esp.clone()),
+        ("ISO", iso.clone()),
+    ])
     .map(|(what, path)| Artefact {
         what,
         size: file_size(&path),
@@ -490,6 +518,15 @@ pub fn check(opts: &Options) -> Result<()> {
             Ok(_) => {}
             Err(err) => problems.push(format!("{err:#}")),
         },
+    }
+    if !opts.profile.is_built() {
+        // Debian's signed shim and GRUB, unpacked from their packages.
+        if let Err(err) = signed::SignedChain::load() {
+            problems.push(format!("{err:#}"));
+        }
+        if let Err(err) = run::check_program("dpkg-deb") {
+            problems.push(err.to_string());
+        }
     }
     if let Some(system) = &opts.system
         && !system.is_file()
@@ -634,26 +671,63 @@ fn extract_notices(system: &Path, to: &Path) -> Result<()> {
 pub struct GrubImages {
     /// `bios.img`: i386-pc El Torito (cdboot.img + core).
     pub bios: PathBuf,
-    /// `BOOTX64.EFI`.
-    pub efi_app: PathBuf,
+    /// What the ESP holds: K1OS's `BOOTX64.EFI`, or Debian's signed shim
+    /// and GRUB.
+    pub efi: Vec<EspFile>,
     /// `efi.img`: the FAT image appended as the EFI system partition.
     pub esp: PathBuf,
 }
 
-/// `grub-mkimage` for both platforms and the ESP, unless the stamp says
-/// nothing they are made from changed.
-fn grub_images(work: &Path, epoch: u32) -> Result<GrubImages> {
-    let step = ui::Step::start("GRUB images (BIOS El Torito, UEFI BOOTX64.EFI, ESP)");
+/// A file of the EFI system partition.
+pub struct EspFile {
+    /// For the size table.
+    pub what: &'static str,
+    /// Its path in the ESP.
+    pub esp_path: &'static str,
+    /// The file in the work directory.
+    pub path: PathBuf,
+}
+
+/// `grub-mkimage` for BIOS and the ESP, unless the stamp says nothing they
+/// are made from changed. The ESP holds `grub-mkimage`'s `BOOTX64.EFI`, or,
+/// with `chain` (the `debian` profile), Debian's signed shim and GRUB
+/// ([`signed`]).
+fn grub_images(work: &Path, epoch: u32, chain: Option<&signed::SignedChain>) -> Result<GrubImages> {
+    let step = ui::Step::start(match chain {
+        None => "GRUB images (BIOS El Torito, UEFI BOOTX64.EFI, ESP)",
+        Some(_) => "GRUB images (BIOS El Torito; ESP: Debian's signed shim and GRUB)",
+    });
+    let efi = match chain {
+        None => vec![EspFile {
+            what: "GRUB for UEFI (BOOTX64.EFI)",
+            esp_path: EFI_LOADER_PATH,
+            path: work.join("BOOTX64.EFI"),
+        }],
+        Some(_) => {
+            let signed = signed::binaries_in(work);
+            vec![
+                EspFile {
+                    what: "shim, Microsoft-signed (BOOTX64.EFI)",
+                    esp_path: EFI_LOADER_PATH,
+                    path: signed.shim,
+                },
+                EspFile {
+                    what: "GRUB, Debian-signed (grubx64.efi)",
+                    esp_path: signed::SECOND_STAGE_PATH,
+                    path: signed.grub,
+                },
+            ]
+        }
+    };
     let images = GrubImages {
         bios: work.join("bios.img"),
-        efi_app: work.join("BOOTX64.EFI"),
+        efi,
         esp: work.join("efi.img"),
     };
     let early = early_cfg()?;
     let mut inputs = Inputs::new("grub");
     inputs.text("early.cfg", &early);
     inputs.text("bios modules", &BIOS_MODULES.join(" "));
-    inputs.text("efi modules", &EFI_MODULES.join(" "));
     inputs.text("SOURCE_DATE_EPOCH", &epoch.to_string());
     inputs.text(
         "grub-mkimage",
@@ -668,7 +742,16 @@ fn grub_images(work: &Path, epoch: u32) -> Result<GrubImages> {
             .next()
             .unwrap_or(""),
     );
-    for (platform, modules) in [("i386-pc", BIOS_MODULES), ("x86_64-efi", EFI_MODULES)] {
+    let mut platforms = vec![("i386-pc", BIOS_MODULES)];
+    match chain {
+        None => {
+            inputs.text("efi modules", &EFI_MODULES.join(" "));
+            platforms.push(("x86_64-efi", EFI_MODULES));
+        }
+        // The pin's sha256s fix the binaries.
+        Some(chain) => inputs.text("debian-efi.toml", &chain.text),
+    }
+    for (platform, modules) in platforms {
         let dir = Path::new(GRUB_LIB).join(platform);
         for file in ["kernel.img", "moddep.lst", "cdboot.img"] {
             let path = dir.join(file);
@@ -684,7 +767,10 @@ fn grub_images(work: &Path, epoch: u32) -> Result<GrubImages> {
         }
     }
     let stamp = Stamp::new(work, "grub", &inputs);
-    let outputs = [images.bios.as_path(), &images.efi_app, &images.esp];
+    let outputs: Vec<&Path> = [images.bios.as_path(), &images.esp]
+        .into_iter()
+        .chain(images.efi.iter().map(|f| f.path.as_path()))
+        .collect();
     if stamp.is_fresh(&outputs) {
         step.done("up to date");
         return Ok(images);
@@ -701,30 +787,44 @@ fn grub_images(work: &Path, epoch: u32) -> Result<GrubImages> {
             .run()
     };
     mkimage("i386-pc-eltorito", &images.bios, BIOS_MODULES)?;
-    mkimage("x86_64-efi", &images.efi_app, EFI_MODULES)?;
-    make_esp(&images.efi_app, &images.esp, epoch)?;
+    match chain {
+        None => mkimage("x86_64-efi", &images.efi[0].path, EFI_MODULES)?,
+        Some(chain) => {
+            signed::fetch(chain, work)?;
+        }
+    }
+    make_esp(&images.efi, &images.esp, epoch)?;
     stamp.record(&outputs)?;
-    step.done(&format!(
-        "bios.img {}, BOOTX64.EFI {}, ESP {}",
-        ui::human_size(file_size(&images.bios)),
-        ui::human_size(file_size(&images.efi_app)),
-        ui::human_size(file_size(&images.esp))
-    ));
+    let sizes: Vec<String> = [("bios.img", &images.bios)]
+        .into_iter()
+        .chain(
+            images
+                .efi
+                .iter()
+                .map(|f| (f.esp_path.rsplit('/').next().unwrap_or(f.esp_path), &f.path)),
+        )
+        .chain([("ESP", &images.esp)])
+        .map(|(name, path)| format!("{name} {}", ui::human_size(file_size(path))))
+        .collect();
+    step.done(&sizes.join(", "));
     Ok(images)
 }
 
-/// The FAT image of the EFI system partition: `EFI/BOOT/BOOTX64.EFI` and room
-/// to spare, made with mtools (no loop device, no root). The serial is 0 and
-/// every timestamp `epoch`.
-fn make_esp(efi_app: &Path, esp: &Path, epoch: u32) -> Result<()> {
+/// The FAT image of the EFI system partition: `files` (all in
+/// `/EFI/BOOT/`) and room to spare, made with mtools (no loop device, no
+/// root). The serial is 0 and every timestamp `epoch`.
+fn make_esp(files: &[EspFile], esp: &Path, epoch: u32) -> Result<()> {
     const MIB: u64 = 1024 * 1024;
-    let size = (file_size(efi_app) + 256 * 1024).div_ceil(MIB) * MIB;
+    // The FAT's own tables and directories take up to ~1 MiB of a small
+    // image: shim and the signed GRUB (1 + 3.7 MiB) do not fit in 5 MiB.
+    let payload: u64 = files.iter().map(|f| file_size(&f.path)).sum();
+    let slack = if files.len() > 1 { MIB } else { 256 * 1024 };
+    let size = (payload + slack).div_ceil(MIB) * MIB;
     let _ = fs::remove_file(esp);
     let file = fs::File::create(esp).with_context(|| format!("creating {}", esp.display()))?;
     file.set_len(size)
         .with_context(|| format!("sizing {}", esp.display()))?;
     drop(file);
-    set_mtime(efi_app, epoch)?;
     let mtools = |program: &str| {
         Cmd::new(program)
             .env("SOURCE_DATE_EPOCH", epoch.to_string())
@@ -735,11 +835,14 @@ fn make_esp(efi_app: &Path, esp: &Path, epoch: u32) -> Result<()> {
     };
     mtools("mformat").args(["-N", "0", "::"]).run()?;
     mtools("mmd").args(["::/EFI", "::/EFI/BOOT"]).run()?;
-    mtools("mcopy")
-        .arg("-m")
-        .arg(efi_app)
-        .arg(format!("::{EFI_LOADER_PATH}"))
-        .run()?;
+    for f in files {
+        set_mtime(&f.path, epoch)?;
+        mtools("mcopy")
+            .arg("-m")
+            .arg(&f.path)
+            .arg(format!("::{}", f.esp_path))
+            .run()?;
+    }
     Ok(())
 }
 
@@ -753,6 +856,8 @@ struct IsoInputs<'a> {
     esp: &'a Path,
     notices: &'a Path,
     repo: &'a MediaRepo,
+    /// [`signed::DISK_INFO_PATH`], with Debian's signed chain.
+    disk_info: Option<&'a Path>,
 }
 
 /// Stages the tree, clamps its mtimes and runs `xorriso`, unless the stamp
@@ -775,6 +880,9 @@ fn assemble(inputs: &IsoInputs, work: &Path, iso: &Path, epoch: u32) -> Result<b
         key.file(&format!("{REPO_PATH}/{file}"), &inputs.repo.dir.join(file))?;
     }
     key.file("MBR", Path::new(BOOT_HYBRID_IMG))?;
+    if let Some(info) = inputs.disk_info {
+        key.file(signed::DISK_INFO_PATH, info)?;
+    }
     let stamp = Stamp::new(work, "iso", &key);
     if stamp.is_fresh(&[iso]) {
         step.done("up to date");
@@ -804,6 +912,7 @@ fn assemble(inputs: &IsoInputs, work: &Path, iso: &Path, epoch: u32) -> Result<b
         (NOTICES_PATH, inputs.notices),
     ]
     .into_iter()
+    .chain(inputs.disk_info.map(|info| (signed::DISK_INFO_PATH, info)))
     .chain(repo_files.iter().map(|(d, s)| (d.as_str(), s.as_path())))
     {
         let to = root.join(dest.trim_start_matches('/'));

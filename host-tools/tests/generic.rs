@@ -132,6 +132,7 @@ fn firmware_name(f: Firmware) -> &'static str {
     match f {
         Firmware::Bios => "BIOS",
         Firmware::Uefi => "UEFI",
+        Firmware::SecureBoot => "UEFI with Secure Boot",
     }
 }
 

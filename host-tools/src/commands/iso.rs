@@ -27,6 +27,7 @@ through dm-verity, the kernel checks each block as it is read.
 Examples:
   ./k1os iso                  for real PCs (generic kernel: ~20 min at first)
   ./k1os iso --profile qemu   the small test kernel: minutes; QEMU only
+  ./k1os iso --profile debian Debian's signed chain: boots with Secure Boot on
   ./k1os qemu                 then boot it")]
 pub struct Args {
     /// Kernel profile: `generic` boots real PCs, `qemu` is the small test
@@ -85,6 +86,6 @@ pub fn exec(args: Args) -> Result<()> {
         built.epoch,
         opts.profile
     );
-    println!("boot it: ./k1os qemu [--uefi] [--usb] [--persist] [--ram-mode]");
+    println!("boot it: ./k1os qemu [--uefi|--secure-boot] [--usb] [--persist] [--ram-mode]");
     Ok(())
 }

@@ -16,6 +16,7 @@ The serial console is copied to build/qemu-serial.log.
 Examples:
   ./k1os qemu                          BIOS, the ISO as a CD-ROM
   ./k1os qemu --uefi --usb --persist   UEFI, a USB stick, build/persist.img
+  ./k1os qemu --secure-boot            UEFI, Secure Boot on (the debian profile)
   ./k1os qemu --ram-mode --memory 2G   the \"K1OS (RAM mode)\" entry, 2 GiB")]
 pub struct Args {
     /// Attach a data disk: IMAGE, which must exist (make one with `./k1os
@@ -27,6 +28,12 @@ pub struct Args {
     /// Boot with UEFI firmware (OVMF) instead of BIOS
     #[arg(long)]
     uefi: bool,
+
+    /// Boot with UEFI firmware that enforces Secure Boot, Microsoft's keys
+    /// enrolled, as PCs ship (OVMF's Secure Boot build on q35): the ISO of
+    /// `./k1os iso --profile debian` boots, the others are refused
+    #[arg(long, conflicts_with = "uefi")]
+    secure_boot: bool,
 
     /// Attach the ISO as a USB stick instead of a CD-ROM
     #[arg(long, conflicts_with = "disk")]
@@ -105,7 +112,9 @@ pub fn exec(args: Args) -> Result<()> {
     } else {
         (Drive::cdrom(&iso_path), "CD-ROM")
     };
-    let firmware = if args.uefi {
+    let firmware = if args.secure_boot {
+        Firmware::SecureBoot
+    } else if args.uefi {
         Firmware::Uefi
     } else {
         Firmware::Bios
@@ -141,7 +150,11 @@ pub fn exec(args: Args) -> Result<()> {
     ui::step(&format!(
         "booting {} ({}, {attached}, {}{data_disk}); serial console copied to {}; Ctrl-A X quits",
         iso_path.display(),
-        if args.uefi { "UEFI" } else { "BIOS" },
+        match firmware {
+            Firmware::SecureBoot => "UEFI with Secure Boot",
+            Firmware::Uefi => "UEFI",
+            Firmware::Bios => "BIOS",
+        },
         accel.name(),
         log.display()
     ));

@@ -4,7 +4,8 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use super::{
-    Accel, Boot, Bus, Display, Firmware, GuestForward, Machine, MachineType, Network, OVMF, Vga,
+    Accel, Boot, Bus, Display, Firmware, GuestForward, Machine, MachineType, Network, OVMF,
+    OVMF_SECBOOT_CODE, Vga,
 };
 
 /// Where the guest's serial console goes.
@@ -42,12 +43,32 @@ pub(super) fn opt(value: &Path) -> Result<String> {
     Ok(s.replace(',', ",,"))
 }
 
-/// QEMU's arguments for `machine` under `accel`, with the console on `serial`.
-pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Result<Vec<OsString>> {
+/// QEMU's arguments for `machine` under `accel`, with the console on
+/// `serial`; `vars`: this run's copy of the Secure Boot firmware's variable
+/// store ([`super::FirmwareVars`]), which [`Firmware::SecureBoot`] needs.
+pub(super) fn qemu_args(
+    machine: &Machine,
+    accel: Accel,
+    serial: &Serial,
+    vars: Option<&Path>,
+) -> Result<Vec<OsString>> {
+    let secure_boot = machine.boot == Boot::Firmware(Firmware::SecureBoot);
+    if secure_boot && machine.machine_type != MachineType::Q35 {
+        bail!(
+            "Secure Boot firmware needs the q35 machine (its SMM protects the variable store), \
+             not {}",
+            machine.machine_type.name()
+        );
+    }
     let mut args: Vec<String> = accel.qemu_args().iter().map(|a| a.to_string()).collect();
     let mut push = |words: &[&str]| args.extend(words.iter().map(|w| w.to_string()));
     push(&["-nodefaults", "-no-user-config"]);
-    if machine.machine_type != MachineType::Pc {
+    if secure_boot {
+        push(&[
+            "-machine",
+            &format!("{},smm=on", machine.machine_type.name()),
+        ]);
+    } else if machine.machine_type != MachineType::Pc {
         push(&["-machine", machine.machine_type.name()]);
     }
     if !machine.allow_reboot {
@@ -115,6 +136,25 @@ pub(super) fn qemu_args(machine: &Machine, accel: Accel, serial: &Serial) -> Res
         }
         Boot::Firmware(Firmware::Bios) => {}
         Boot::Firmware(Firmware::Uefi) => push(&["-bios", OVMF]),
+        Boot::Firmware(Firmware::SecureBoot) => {
+            let Some(vars) = vars else {
+                bail!("Secure Boot firmware needs a copy of its variable store for this run");
+            };
+            // The flash chips answer only to code running in SMM (the
+            // firmware), so the guest cannot rewrite the keys or turn Secure
+            // Boot off; unit 0 the code, unit 1 the variables.
+            push(&[
+                "-global",
+                "driver=cfi.pflash01,property=secure,value=on",
+                "-drive",
+                &format!(
+                    "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                    opt(Path::new(OVMF_SECBOOT_CODE))?
+                ),
+                "-drive",
+                &format!("if=pflash,format=raw,unit=1,file={}", opt(vars)?),
+            ]);
+        }
     }
 
     // Controllers are added before their first drive; ports count per bus.
@@ -367,6 +407,7 @@ mod tests {
                 console: Path::new("/s,1"),
                 monitor: None,
             },
+            None,
         )
         .unwrap()
         .into_iter()
@@ -462,6 +503,7 @@ mod tests {
                 log: Path::new("/l.log"),
                 monitor: Some(Path::new("/m.sock")),
             },
+            None,
         )
         .unwrap()
         .into_iter()
@@ -517,6 +559,7 @@ mod tests {
                 console: Path::new("/s"),
                 monitor: None,
             },
+            None,
         )
         .unwrap();
         let netdev = args.iter().position(|a| a == "-netdev").unwrap();
@@ -561,6 +604,7 @@ mod tests {
                     console: Path::new("/s"),
                     monitor: None,
                 },
+                None,
             )
             .unwrap_err()
             .to_string()
@@ -644,6 +688,7 @@ mod tests {
                 console: Path::new("/s"),
                 monitor: None,
             },
+            None,
         )
         .unwrap_err()
         .to_string();
@@ -661,6 +706,7 @@ mod tests {
                 console: Path::new("/s"),
                 monitor: None,
             },
+            None,
         )
         .unwrap_err()
         .to_string();
@@ -716,7 +762,7 @@ mod tests {
             monitor: None,
         };
         let virtio = Machine::kernel("/k").drive(Drive::virtio("/v.img").unplugged());
-        let refused = err(qemu_args(&virtio, Accel::Tcg, &serial).map(|_| String::new()));
+        let refused = err(qemu_args(&virtio, Accel::Tcg, &serial, None).map(|_| String::new()));
         assert!(
             refused.starts_with("/v.img: only a USB drive can be plugged in while the guest runs")
                 && refused.contains("no PCI hot-plug"),
@@ -725,8 +771,77 @@ mod tests {
         assert!(err(virtio.plug_command(0)).contains("only a USB drive"));
         let boot = Machine::firmware(Firmware::Bios).drive(Drive::usb("/b.img").unplugged().boot());
         assert!(
-            err(qemu_args(&boot, Accel::Tcg, &serial).map(|_| String::new()))
+            err(qemu_args(&boot, Accel::Tcg, &serial, None).map(|_| String::new()))
                 .contains("the firmware cannot boot a drive that is not plugged in")
+        );
+    }
+
+    #[test]
+    fn secure_boot_firmware_is_flash_with_smm_on_q35() {
+        use super::super::{MachineType, OVMF_SECBOOT_VARS};
+        let m = Machine::firmware(Firmware::SecureBoot).drive(Drive::cdrom("/k.iso").boot());
+        assert_eq!(m.machine_type, MachineType::Q35, "chosen for it");
+        let serial = Serial::Socket {
+            console: Path::new("/s"),
+            monitor: None,
+        };
+        let args: Vec<String> = qemu_args(&m, Accel::Tcg, &serial, Some(Path::new("/t/v,1.fd")))
+            .unwrap()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        let line = args.join(" ");
+        assert!(
+            line.starts_with("-accel tcg -nodefaults -no-user-config -machine q35,smm=on "),
+            "{line}"
+        );
+        let flash = [
+            "-global",
+            "driver=cfi.pflash01,property=secure,value=on",
+            "-drive",
+            "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+            "-drive",
+            "if=pflash,format=raw,unit=1,file=/t/v,,1.fd",
+        ];
+        assert!(
+            args.windows(flash.len()).any(|w| w == flash),
+            "{flash:?} not in {line}"
+        );
+        // The run's copy, never the system's store; no -bios.
+        assert!(!line.contains(OVMF_SECBOOT_VARS), "{line}");
+        assert!(!line.contains("-bios"), "{line}");
+        assert!(
+            line.ends_with("-device ide-cd,drive=drive0,bus=ide.0,bootindex=0"),
+            "{line}"
+        );
+        assert!(
+            m.inputs()
+                .contains(&Path::new("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")),
+            "the store a copy is made from is checked before QEMU starts"
+        );
+
+        let err = |m: &Machine, vars: Option<&Path>| {
+            qemu_args(m, Accel::Tcg, &serial, vars)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err(&m, None).contains("needs a copy of its variable store"),
+            "{}",
+            err(&m, None)
+        );
+        let on_pc = m.clone().machine_type(MachineType::Pc);
+        assert_eq!(
+            err(&on_pc, Some(Path::new("/v.fd"))),
+            "Secure Boot firmware needs the q35 machine (its SMM protects the variable store), \
+             not pc"
+        );
+        // Plain UEFI keeps its one combined image and no SMM.
+        let uefi = joined(&Machine::firmware(Firmware::Uefi).drive(Drive::cdrom("/k.iso")));
+        assert!(uefi.contains(&format!("-bios {OVMF} ")), "{uefi}");
+        assert!(
+            !uefi.contains("pflash") && !uefi.contains("-machine"),
+            "{uefi}"
         );
     }
 
@@ -741,6 +856,7 @@ mod tests {
                     console: Path::new("/s"),
                     monitor: None,
                 },
+                None,
             )
             .unwrap_err()
             .to_string();

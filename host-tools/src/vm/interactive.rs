@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::args::{self, Serial};
 use super::console::{Transcript, menu_position};
-use super::{Machine, Purpose, QEMU, accel};
+use super::{FirmwareVars, Machine, Purpose, QEMU, accel};
 use crate::run::Cmd;
 
 pub(super) fn run(machine: &Machine, log: &Path, entry: Option<&str>) -> Result<()> {
@@ -33,7 +33,14 @@ pub(super) fn run(machine: &Machine, log: &Path, entry: Option<&str>) -> Result<
         log,
         monitor: monitor.as_deref(),
     };
-    let cmd = Cmd::new(QEMU).args(args::qemu_args(machine, accel, &serial)?);
+    // Lives until QEMU has ended (end of this function).
+    let vars = FirmwareVars::for_machine(machine)?;
+    let cmd = Cmd::new(QEMU).args(args::qemu_args(
+        machine,
+        accel,
+        &serial,
+        vars.as_ref().map(FirmwareVars::path),
+    )?);
     let stop = Arc::new(AtomicBool::new(false));
     let chooser = monitor.clone().map(|monitor| {
         let stop = Arc::clone(&stop);

@@ -57,6 +57,13 @@ pub use screen_only::ScreenOnly;
 pub const QEMU: &str = "qemu-system-x86_64";
 /// UEFI firmware for QEMU (Debian package `ovmf`).
 pub const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+/// OVMF built with Secure Boot and SMM (Debian package `ovmf`): its code,
+/// mapped read-only as the first flash chip.
+pub const OVMF_SECBOOT_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+/// Its variable store with Microsoft's keys enrolled (the PK, KEK and db a
+/// PC ships with) and Secure Boot on. Never given to QEMU itself: the
+/// firmware writes its variables, so each run gets a copy ([`FirmwareVars`]).
+pub const OVMF_SECBOOT_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
 /// Kernel command-line words every kernel boot gets: the serial console, the
 /// printk timestamps stage-1 timings are read from, and `panic=-1` (a panic
 /// reboots at once, which `-no-reboot` turns into QEMU exiting, so a
@@ -89,6 +96,13 @@ pub enum Firmware {
     Bios,
     /// OVMF ([`OVMF`]): `BOOTX64.EFI` from an ESP.
     Uefi,
+    /// OVMF with Secure Boot enforced and Microsoft's keys enrolled
+    /// ([`OVMF_SECBOOT_CODE`], a copy of [`OVMF_SECBOOT_VARS`]), as PCs
+    /// ship: only a loader signed by Microsoft (such as shim) boots. Needs
+    /// the `q35` chipset with SMM, which keeps the guest from writing the
+    /// variable store behind the firmware's back;
+    /// [`Machine::firmware`] chooses `q35`.
+    SecureBoot,
 }
 
 /// How a drive is attached to the guest.
@@ -388,9 +402,14 @@ impl Machine {
         )
     }
 
-    /// Boots through `firmware` from the drive marked [`Drive::boot`].
+    /// Boots through `firmware` from the drive marked [`Drive::boot`]; on
+    /// `q35` for [`Firmware::SecureBoot`], which needs it.
     pub fn firmware(firmware: Firmware) -> Machine {
-        Machine::new(Boot::Firmware(firmware), FIRMWARE_BOOT_MEMORY_MIB)
+        let machine = Machine::new(Boot::Firmware(firmware), FIRMWARE_BOOT_MEMORY_MIB);
+        match firmware {
+            Firmware::SecureBoot => machine.q35(),
+            Firmware::Bios | Firmware::Uefi => machine,
+        }
     }
 
     fn new(boot: Boot, memory_mib: u32) -> Machine {
@@ -517,6 +536,9 @@ impl Machine {
                 .chain(initrd.as_deref())
                 .collect(),
             Boot::Firmware(Firmware::Uefi) => vec![Path::new(OVMF)],
+            Boot::Firmware(Firmware::SecureBoot) => {
+                vec![Path::new(OVMF_SECBOOT_CODE), Path::new(OVMF_SECBOOT_VARS)]
+            }
             Boot::Firmware(Firmware::Bios) => Vec::new(),
         };
         files.extend(self.drives.iter().map(|d| d.path.as_path()));
@@ -527,7 +549,10 @@ impl Machine {
     fn check_inputs(&self) -> Result<()> {
         for file in self.inputs() {
             if !file.is_file() {
-                let hint = if file == Path::new(OVMF) {
+                let hint = if [OVMF, OVMF_SECBOOT_CODE, OVMF_SECBOOT_VARS]
+                    .iter()
+                    .any(|f| file == Path::new(f))
+                {
                     " (Debian package `ovmf`; `./k1os doctor --install`)"
                 } else {
                     ""
@@ -585,6 +610,50 @@ impl Machine {
     /// interactive one ([`Purpose::Interactive`]).
     pub fn run_interactive(&self, log: &Path, entry: Option<&str>) -> Result<()> {
         interactive::run(self, log, entry)
+    }
+}
+
+/// A run's own copy of [`OVMF_SECBOOT_VARS`], the flash chip the firmware
+/// writes its variables to (boot entries, and, were a guest to change
+/// them, the keys): each run starts from Microsoft's keys and Secure Boot
+/// on, and the system's file is never written. Removed when dropped, after
+/// QEMU has ended (the [`Running`] or interactive run that holds it).
+pub(crate) struct FirmwareVars {
+    path: PathBuf,
+}
+
+impl FirmwareVars {
+    /// The copy `machine` needs, if any (only [`Firmware::SecureBoot`]).
+    fn for_machine(machine: &Machine) -> Result<Option<FirmwareVars>> {
+        use anyhow::Context;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        if machine.boot != Boot::Firmware(Firmware::SecureBoot) {
+            return Ok(None);
+        }
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "k1os-ovmf-vars-{}-{}.fd",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::copy(OVMF_SECBOOT_VARS, &path)
+            .with_context(|| format!("copying {OVMF_SECBOOT_VARS} to {}", path.display()))?;
+        // A copy keeps the source's mode, which may be read-only; QEMU opens
+        // it for writing, and nobody else needs it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} writable", path.display()))?;
+        Ok(Some(FirmwareVars { path }))
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for FirmwareVars {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

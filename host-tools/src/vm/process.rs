@@ -6,7 +6,7 @@ use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use super::args::{self, Serial};
-use super::{Accel, Machine, Outcome, QEMU};
+use super::{Accel, FirmwareVars, Machine, Outcome, QEMU};
 use crate::run::{self, Cmd};
 
 /// How often waits look at QEMU.
@@ -22,6 +22,9 @@ pub struct Running {
     ended: Option<Ended>,
     /// [`super::accel::vm_lock`], held while QEMU runs (`None`: the caller holds it).
     _lock: Option<MutexGuard<'static, ()>>,
+    /// The Secure Boot firmware's variables, removed after QEMU is killed
+    /// (fields drop after `drop` ran).
+    _vars: Option<FirmwareVars>,
 }
 
 /// How and when QEMU ended, and what it said.
@@ -48,7 +51,13 @@ impl Running {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let _ = std::fs::remove_file(log_path);
-        let cmd = Cmd::new(QEMU).args(args::qemu_args(machine, accel, serial)?);
+        let vars = FirmwareVars::for_machine(machine)?;
+        let cmd = Cmd::new(QEMU).args(args::qemu_args(
+            machine,
+            accel,
+            serial,
+            vars.as_ref().map(FirmwareVars::path),
+        )?);
         let child = cmd.start_background()?;
         Ok(Running {
             child,
@@ -58,6 +67,7 @@ impl Running {
             log_path: log_path.to_path_buf(),
             ended: None,
             _lock: lock,
+            _vars: vars,
         })
     }
 

@@ -1,0 +1,298 @@
+//! The `debian` profile's ISO (`host-tools iso --profile debian`): Debian's
+//! signed kernel, and on the UEFI path Debian's signed boot chain (shim as
+//! `BOOTX64.EFI`, the signed GRUB as `grubx64.efi`, `kernel/debian-efi.toml`).
+//!
+//! - It boots to stage 2 under OVMF's Secure Boot firmware with Microsoft's
+//!   keys enrolled ([`Firmware::SecureBoot`]), the kernel saying Secure Boot
+//!   is on and the kernel locked down; through GRUB in BIOS; and, from a USB
+//!   stick, under UEFI without Secure Boot.
+//! - The same firmware refuses the ISO K1OS builds for its own kernels (its
+//!   GRUB is unsigned), and the signed chain refuses a kernel K1OS built:
+//!   that kernel never starts.
+//! - Its ESP holds the packages' binaries byte for byte; two builds are
+//!   byte-identical.
+//!
+//! The ISO is built with its own build directory (`K1OS_BUILD_DIR`), so the
+//! kernel the other suites boot (`build/kernel/`) stays theirs. Serial logs:
+//! `build/test-logs/sb_*.log`. Each UEFI boot under TCG takes about a minute.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{OrPanic, PROMPT, power_off};
+use host_tools::iso::{self, TITLE_AUTO, signed};
+use host_tools::run::Cmd;
+use host_tools::vm::{Console, Drive, Firmware, Machine};
+use host_tools::{paths, testimg};
+use k1os_contract::contract;
+
+/// From QEMU's start to the stage-2 marker: Debian's kernel loads 54
+/// modules, and under TCG OVMF, shim and GRUB take their time too.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
+const SHELL_TIMEOUT: Duration = Duration::from_secs(60);
+const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(60);
+/// For the firmware to try (and refuse) the unsigned ISO.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `host-tools iso --profile debian` with the test epoch and `build` as its
+/// build directory (the ISO is `build/k1os.iso`).
+fn build_debian_iso(build: &Path) -> (PathBuf, Duration) {
+    let start = Instant::now();
+    let run = Cmd::new(env!("CARGO_BIN_EXE_host-tools"))
+        .args(["iso", "--profile", "debian"])
+        .env(paths::BUILD_DIR_ENV, build)
+        .env("SOURCE_DATE_EPOCH", testimg::SOURCE_DATE_EPOCH)
+        .stdin_null()
+        .output_unchecked()
+        .or_panic();
+    assert!(
+        run.success,
+        "`K1OS_BUILD_DIR={} host-tools iso --profile debian` failed:\n{}{}",
+        build.display(),
+        run.stdout,
+        run.stderr
+    );
+    (iso::iso_path(build), start.elapsed())
+}
+
+/// `build/test-debian-iso/k1os.iso`, built once per process.
+fn debian_iso() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let (iso, took) = build_debian_iso(&paths::build_dir().join("test-debian-iso"));
+        eprintln!("{} ready in {:.1} s", iso.display(), took.as_secs_f64());
+        iso
+    })
+}
+
+/// Starts `vm`, chooses the default entry, waits for stage 2 and a shell
+/// that answers; says how long each step took.
+fn boot_to_stage2(vm: &Machine, name: &str) -> Console {
+    let mut s = vm
+        .start(name)
+        .unwrap_or_else(|e| panic!("starting QEMU for {name}: {e:?}"));
+    s.select_entry(TITLE_AUTO, BOOT_TIMEOUT).or_panic();
+    let menu = s.elapsed();
+    s.wait_for(contract::MARKER_STAGE2_READY, BOOT_TIMEOUT)
+        .or_panic();
+    let ready = s.elapsed();
+    s.wait_for(PROMPT, SHELL_TIMEOUT).or_panic();
+    s.wait_for_shell(SHELL_TIMEOUT).or_panic();
+    let transcript = s.transcript();
+    // Every module of the initramfs loaded: under lockdown only signed ones
+    // would, and Debian's are.
+    if !transcript.contains("k1os-init: kernel modules: ") || !transcript.contains(" 0 failed") {
+        panic!("{}", s.failure("not every kernel module loaded"));
+    }
+    eprintln!(
+        "{name}: GRUB menu {:.1} s, `{}` {:.1} s after QEMU started ({}); log {}",
+        menu.as_secs_f64(),
+        contract::MARKER_STAGE2_READY,
+        ready.as_secs_f64(),
+        s.accel().name(),
+        s.log_path().display()
+    );
+    s
+}
+
+#[track_caller]
+fn assert_shown(s: &Console, needle: &str) {
+    if !s.transcript().contains(needle) {
+        panic!(
+            "{}",
+            s.failure(&format!("the console never showed {needle:?}"))
+        );
+    }
+}
+
+#[test]
+fn debian_iso_boots_to_stage2_under_secure_boot() {
+    let vm = Machine::firmware(Firmware::SecureBoot).drive(Drive::cdrom(debian_iso()).boot());
+    let mut s = boot_to_stage2(&vm, "sb_debian_cdrom");
+    // shim ran (it leaves its MOK list in a table the kernel finds: shim's
+    // own signature is what the firmware checked); the kernel's EFI stub and
+    // the kernel itself found Secure Boot on, and the kernel locked itself
+    // down.
+    for line in [
+        "MOKvar=",
+        "EFI stub: UEFI Secure Boot is enabled.",
+        "secureboot: Secure boot enabled",
+        "Kernel is locked down from EFI Secure Boot",
+    ] {
+        assert_shown(&s, line);
+    }
+    power_off(&mut s, POWER_OFF_TIMEOUT);
+}
+
+#[test]
+fn debian_iso_boots_through_grub_in_bios() {
+    let vm = Machine::firmware(Firmware::Bios)
+        .q35()
+        .drive(Drive::cdrom(debian_iso()).boot());
+    let mut s = boot_to_stage2(&vm, "sb_debian_bios_cdrom");
+    assert_shown(&s, "Linux version 6.1.0-56-amd64");
+    power_off(&mut s, POWER_OFF_TIMEOUT);
+}
+
+/// The ESP as GPT partition 2 of a stick (not the CD's El Torito entry),
+/// shim and GRUB without Secure Boot, the media found on USB.
+#[test]
+fn debian_iso_boots_from_a_usb_stick_under_uefi() {
+    let vm = Machine::firmware(Firmware::Uefi)
+        .q35()
+        .drive(Drive::usb(debian_iso()).snapshot().boot());
+    let mut s = boot_to_stage2(&vm, "sb_debian_uefi_usb");
+    assert_shown(&s, "secureboot: Secure boot disabled");
+    let boot = s
+        .run_ok(&format!("cat {}", contract::RUN_BOOT_FILE), SHELL_TIMEOUT)
+        .or_panic();
+    assert!(boot.contains("media=/dev/sda1"), "{boot}");
+    power_off(&mut s, POWER_OFF_TIMEOUT);
+}
+
+/// The ISO of a kernel K1OS builds: its `BOOTX64.EFI` is K1OS's own,
+/// unsigned GRUB, which firmware with Microsoft's keys refuses to start
+/// (OVMF says `Access Denied`, then finds nothing else to boot).
+#[test]
+fn secure_boot_refuses_the_unsigned_k1os_iso() {
+    let vm = Machine::firmware(Firmware::SecureBoot).drive(Drive::cdrom(common::qemu_iso()).boot());
+    let mut s = vm.start("sb_refuses_unsigned").or_panic();
+    let refused = s.wait_for("Access Denied", REFUSAL_TIMEOUT).or_panic();
+    let line = refused.lines().last().unwrap_or("");
+    assert!(
+        line.starts_with("BdsDxe: failed to load Boot0001 \"UEFI QEMU DVD-ROM"),
+        "{}",
+        s.failure(&format!("refused, but not the CD: {line:?}"))
+    );
+    s.wait_for("No bootable option or device was found", REFUSAL_TIMEOUT)
+        .or_panic();
+    for never in ["Welcome to GRUB", "GNU GRUB", "Linux version", "Run /init"] {
+        if s.transcript().contains(never) {
+            panic!("{}", s.failure(&format!("{never:?} under Secure Boot")));
+        }
+    }
+}
+
+/// Debian's signed chain with a kernel K1OS built: the debian ISO with its
+/// `/boot/vmlinuz` replaced by the qemu-profile ISO's (xorriso replays the
+/// boot records, so the ESP and GRUB are the same). shim and the signed
+/// GRUB start, and GRUB refuses the kernel because shim does.
+#[test]
+fn the_signed_chain_refuses_a_kernel_k1os_built() {
+    let scratch = common::scratch("sb-unsigned-kernel");
+    let kernel = scratch.join("vmlinuz");
+    let _ = std::fs::remove_file(&kernel);
+    Cmd::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(common::qemu_iso())
+        .args(["-extract", iso::KERNEL_PATH])
+        .arg(&kernel)
+        .run()
+        .or_panic();
+    let swapped = scratch.join("debian-chain-k1os-kernel.iso");
+    let _ = std::fs::remove_file(&swapped);
+    Cmd::new("xorriso")
+        .arg("-indev")
+        .arg(debian_iso())
+        .arg("-outdev")
+        .arg(&swapped)
+        .args(["-boot_image", "any", "replay", "-map"])
+        .arg(&kernel)
+        .arg(iso::KERNEL_PATH)
+        .run()
+        .or_panic();
+
+    let vm = Machine::firmware(Firmware::SecureBoot).drive(Drive::cdrom(&swapped).boot());
+    let mut s = vm.start("sb_refuses_k1os_kernel").or_panic();
+    // The menu is Debian's GRUB's reading of /boot/grub/grub.cfg: the chain
+    // itself was accepted.
+    s.wait_for(TITLE_AUTO, REFUSAL_TIMEOUT).or_panic();
+    s.wait_for("error: bad shim signature.", REFUSAL_TIMEOUT)
+        .or_panic();
+    for never in ["Linux version", "Run /init"] {
+        if s.transcript().contains(never) {
+            panic!("{}", s.failure(&format!("{never:?} under Secure Boot")));
+        }
+    }
+}
+
+/// `/.disk/info` (what the signed GRUB searches for), the packages'
+/// binaries unchanged in the ESP, and a second build byte-identical.
+#[test]
+fn debian_iso_layout_and_reproducibility() {
+    let iso = debian_iso();
+    let build = iso.parent().unwrap();
+    let listing = Cmd::new("xorriso")
+        .arg("-indev")
+        .arg(iso)
+        .args(["-find", "/.disk", "-type", "f"])
+        .read()
+        .unwrap();
+    assert!(
+        listing.contains(signed::DISK_INFO_PATH),
+        "no {} in {}:\n{listing}",
+        signed::DISK_INFO_PATH,
+        iso.display()
+    );
+
+    // The ESP is GPT partition 2; mtools reads it in place (`FILE@@OFFSET`).
+    let info = Cmd::new("sgdisk")
+        .args(["-i", "2"])
+        .arg(iso)
+        .read()
+        .unwrap();
+    let first = info
+        .lines()
+        .find_map(|l| l.strip_prefix("First sector: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no first sector of partition 2:\n{info}"));
+    let out = tempfile::tempdir().unwrap();
+    let work = iso::work_dir(build);
+    let signed = signed::binaries_in(&work);
+    for (esp_path, fetched) in [
+        (iso::EFI_LOADER_PATH, &signed.shim),
+        (signed::SECOND_STAGE_PATH, &signed.grub),
+    ] {
+        let copy = out.path().join(esp_path.rsplit('/').next().unwrap());
+        Cmd::new("mcopy")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .arg("-n")
+            .arg("-i")
+            .arg(format!("{}@@{}", iso.display(), first * 512))
+            .arg(format!("::{esp_path}"))
+            .arg(&copy)
+            .run()
+            .unwrap();
+        assert!(
+            std::fs::read(&copy).unwrap() == std::fs::read(fetched).unwrap(),
+            "{esp_path} in the ESP is not {}",
+            fetched.display()
+        );
+    }
+    // shim carries Microsoft's Authenticode signature (the firmware's db
+    // trusts the CA named in it).
+    let shim = std::fs::read(&signed.shim).unwrap();
+    let ca = b"Microsoft Corporation UEFI CA 2011";
+    assert!(
+        shim.windows(ca.len()).any(|w| w == ca),
+        "{} has no Microsoft signature",
+        signed.shim.display()
+    );
+
+    let other = tempfile::tempdir().unwrap();
+    let (second, took) = build_debian_iso(other.path());
+    eprintln!("second build: {:.1} s", took.as_secs_f64());
+    let a = std::fs::read(iso).unwrap();
+    let b = std::fs::read(&second).unwrap();
+    assert_eq!(a.len(), b.len(), "sizes differ");
+    if let Some(at) = a.iter().zip(&b).position(|(x, y)| x != y) {
+        panic!(
+            "{} and {} differ first at byte {at:#x}",
+            iso.display(),
+            second.display()
+        );
+    }
+}
