@@ -158,6 +158,16 @@ impl Table {
         }
     }
 
+    /// Takes a string that must be there: a missing key is the problem
+    /// "the key `KEY` is missing", another type as [`Table::take_str`];
+    /// `""` after either, so a parser goes on and reports every problem.
+    pub fn take_required_str(&mut self, key: &str, problems: &mut Vec<String>) -> String {
+        if self.get(key).is_none() {
+            problems.push(format!("the key `{key}` is missing"));
+        }
+        self.take_str(key, problems).unwrap_or_default()
+    }
+
     /// Takes a boolean; another type is a problem (and `None`).
     pub fn take_bool(&mut self, key: &str, problems: &mut Vec<String>) -> Option<bool> {
         let entry = self.take(key)?;

@@ -32,11 +32,11 @@ use common::{Data, OrPanic, PROMPT, assert_upper_file, power_off, start_console}
 use host_tools::bench::timeline::Timeline;
 use host_tools::iso::{TITLE_AUTO, TITLE_RAM};
 use host_tools::kernel::Pin;
+use host_tools::paths;
 use host_tools::run::Cmd;
 use host_tools::vm::{
     Console, Display, Drive, Firmware, KERNEL_RESTART, Machine, Outcome, ScreenOnly, Vga,
 };
-use host_tools::{paths, testimg};
 use k1os_contract::contract::{self, boot_file};
 
 /// From QEMU's start through the firmware and GRUB to stage 2 ready.
@@ -52,30 +52,7 @@ const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(60);
 /// with the test epoch, built or found up to date once per process.
 fn generic_iso() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = paths::build_dir().join("test-iso-generic");
-        let start = Instant::now();
-        let run = Cmd::new(env!("CARGO_BIN_EXE_host-tools"))
-            .args(["iso", "--profile", "generic", "--out"])
-            .arg(&out)
-            .env("SOURCE_DATE_EPOCH", testimg::SOURCE_DATE_EPOCH)
-            .stdin_null()
-            .output_unchecked()
-            .or_panic();
-        assert!(
-            run.success,
-            "`host-tools iso --profile generic --out {}` failed:\n{}{}",
-            out.display(),
-            run.stdout,
-            run.stderr
-        );
-        eprintln!(
-            "{} ready in {:.1} s",
-            out.display(),
-            start.elapsed().as_secs_f64()
-        );
-        host_tools::iso::iso_path(&out)
-    })
+    BUILT.get_or_init(|| common::build_iso("generic", &paths::build_dir().join("test-iso-generic")))
 }
 
 /// The kernel's console font, from the pinned kernel source tarball.

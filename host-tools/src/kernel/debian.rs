@@ -66,12 +66,7 @@ impl DebianPin {
     pub fn parse(text: &str) -> Result<DebianPin> {
         let mut table = flat_toml::parse(text)?;
         let mut problems = Vec::new();
-        let mut take = |key: &str| {
-            if table.get(key).is_none() {
-                problems.push(format!("the key `{key}` is missing"));
-            }
-            table.take_str(key, &mut problems).unwrap_or_default()
-        };
+        let mut take = |key: &str| table.take_required_str(key, &mut problems);
         let package = take("package");
         let version = take("version");
         let sha256 = take("sha256").to_ascii_lowercase();

@@ -69,12 +69,7 @@ impl Pin {
     pub fn parse(text: &str) -> Result<Pin> {
         let mut table = flat_toml::parse(text)?;
         let mut problems = Vec::new();
-        let mut take = |key: &str| {
-            if table.get(key).is_none() {
-                problems.push(format!("the key `{key}` is missing"));
-            }
-            table.take_str(key, &mut problems).unwrap_or_default()
-        };
+        let mut take = |key: &str| table.take_required_str(key, &mut problems);
         let version = take("version");
         let debian_package = take("debian_package");
         let debian_version = take("debian_version");

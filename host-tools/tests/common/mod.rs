@@ -244,32 +244,36 @@ pub fn wait_for_shell(c: &mut Console, timeout: Duration) -> String {
 /// build itself).
 pub fn qemu_iso() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = paths::build_dir().join("test-iso");
-        let start = std::time::Instant::now();
-        // A fixed epoch: the default, the last commit's time, would change
-        // the ISO whenever someone commits while the tests run.
-        let run = host_tools::run::Cmd::new(env!("CARGO_BIN_EXE_host-tools"))
-            .args(["iso", "--profile", "qemu", "--out"])
-            .arg(&out)
-            .env("SOURCE_DATE_EPOCH", testimg::SOURCE_DATE_EPOCH)
-            .stdin_null()
-            .output_unchecked()
-            .or_panic();
-        assert!(
-            run.success,
-            "`host-tools iso --profile qemu --out {}` failed:\n{}{}",
-            out.display(),
-            run.stdout,
-            run.stderr
-        );
-        eprintln!(
-            "{} ready in {:.1} s",
-            out.display(),
-            start.elapsed().as_secs_f64()
-        );
-        host_tools::iso::iso_path(&out)
-    })
+    BUILT.get_or_init(|| build_iso("qemu", &paths::build_dir().join("test-iso")))
+}
+
+/// `host-tools iso --profile <profile> --out <out>` with the test epoch
+/// (built, or found up to date); the ISO's path. Callers keep it in a
+/// `OnceLock`, one build per process.
+pub fn build_iso(profile: &str, out: &Path) -> PathBuf {
+    let start = std::time::Instant::now();
+    // A fixed epoch: the default, the last commit's time, would change
+    // the ISO whenever someone commits while the tests run.
+    let run = host_tools::run::Cmd::new(env!("CARGO_BIN_EXE_host-tools"))
+        .args(["iso", "--profile", profile, "--out"])
+        .arg(out)
+        .env("SOURCE_DATE_EPOCH", testimg::SOURCE_DATE_EPOCH)
+        .stdin_null()
+        .output_unchecked()
+        .or_panic();
+    assert!(
+        run.success,
+        "`host-tools iso --profile {profile} --out {}` failed:\n{}{}",
+        out.display(),
+        run.stdout,
+        run.stderr
+    );
+    eprintln!(
+        "{} ready in {:.1} s",
+        out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    host_tools::iso::iso_path(out)
 }
 
 /// Panics with an error's whole chain (a test's `unwrap` for harness calls).
