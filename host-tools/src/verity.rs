@@ -137,6 +137,19 @@ fn data_blocks_of(head: &[u8], path: &Path) -> Result<u64> {
     Ok(used.div_ceil(BLOCK))
 }
 
+/// The file's length, and how many blocks its squashfs data fills (from
+/// the superblock at its start; the file is read from its start).
+fn lengths(file: &mut File, image: &Path) -> Result<(u64, u64)> {
+    let len = file
+        .metadata()
+        .with_context(|| format!("reading {}", image.display()))?
+        .len();
+    let mut head = [0u8; 96];
+    file.read_exact(&mut head)
+        .with_context(|| format!("reading {}", image.display()))?;
+    Ok((len, data_blocks_of(&head, image)?))
+}
+
 /// Appends the tree to the squashfs `image` (padding it to a block first)
 /// and returns its parameters. The image must end with its squashfs data
 /// (what `mksquashfs` writes): one that already has a tree is refused.
@@ -146,14 +159,7 @@ pub fn append(image: &Path) -> Result<Verity> {
         .write(true)
         .open(image)
         .with_context(|| format!("opening {}", image.display()))?;
-    let len = file
-        .metadata()
-        .with_context(|| format!("reading {}", image.display()))?
-        .len();
-    let mut head = [0u8; 96];
-    file.read_exact(&mut head)
-        .with_context(|| format!("reading {}", image.display()))?;
-    let data_blocks = data_blocks_of(&head, image)?;
+    let (len, data_blocks) = lengths(&mut file, image)?;
     ensure!(
         len <= data_blocks * BLOCK,
         "{} has {} bytes after its squashfs data (a hash tree already?)",
@@ -177,14 +183,7 @@ pub fn append(image: &Path) -> Result<Verity> {
 /// data. Returns the parameters (the root hash is recomputed too).
 pub fn read(image: &Path) -> Result<Verity> {
     let mut file = File::open(image).with_context(|| format!("opening {}", image.display()))?;
-    let len = file
-        .metadata()
-        .with_context(|| format!("reading {}", image.display()))?
-        .len();
-    let mut head = [0u8; 96];
-    file.read_exact(&mut head)
-        .with_context(|| format!("reading {}", image.display()))?;
-    let data_blocks = data_blocks_of(&head, image)?;
+    let (len, data_blocks) = lengths(&mut file, image)?;
     let offset = data_blocks * BLOCK;
     let no_tree = || {
         format!(
