@@ -10,7 +10,6 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::MutexGuard;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::args::Serial;
@@ -143,14 +142,7 @@ impl Console {
         accel: Accel,
         lock: Option<MutexGuard<'static, ()>>,
     ) -> Result<Console> {
-        static COUNT: AtomicU32 = AtomicU32::new(0);
-        // Unix socket paths are short (108 bytes): the temporary directory.
-        let socket = std::env::temp_dir().join(format!(
-            "k1os-console-{}-{}.sock",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_file(&socket);
+        let socket = super::monitor::socket_path("console");
         let monitor = Monitor::new();
         let mut vm = Running::spawn(
             machine,

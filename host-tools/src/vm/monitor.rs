@@ -29,18 +29,28 @@ pub struct Monitor {
     stream: Option<UnixStream>,
 }
 
+/// A fresh Unix socket path for QEMU to listen on, `k1os-<kind>-<pid>-<n>.sock`
+/// in the temporary directory (socket paths are short: 108 bytes), with
+/// nothing left there from an earlier run.
+pub(super) fn socket_path(kind: &str) -> PathBuf {
+    static COUNT: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "k1os-{kind}-{}-{}.sock",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
 impl Monitor {
     /// A fresh socket path in the temporary directory (Unix socket paths are
     /// short: 108 bytes).
     pub(super) fn new() -> Monitor {
-        static COUNT: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "k1os-monitor-{}-{}.sock",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_file(&path);
-        Monitor { path, stream: None }
+        Monitor {
+            path: socket_path("monitor"),
+            stream: None,
+        }
     }
 
     /// Where QEMU listens.
