@@ -365,7 +365,7 @@ pub fn build(opts: &Options) -> Result<Built> {
     let kernel = kernel::ensure_kernel(opts.profile, opts.kernel_source.as_deref())?;
 
     // The image first: the initramfs trusts it (its root hash is packed in).
-    let system = root_filesystem(opts)?;
+    let system = root_filesystem(opts, kernel.modules.as_deref())?;
     let step = ui::Step::start("the image's dm-verity hash tree");
     let trust = verity::read(&system)?;
     step.done(&format!(
@@ -552,8 +552,10 @@ pub fn check(opts: &Options) -> Result<()> {
 /// **the one place the ISO gets it from.** `--system` ships a given image;
 /// otherwise [`rootfs::build`] builds the packages (cached) and packs
 /// `<out>/rootfs/` into `<out>/system.squashfs` (`build/system.squashfs` by
-/// default, the same file `host-tools rootfs` makes).
-pub fn root_filesystem(opts: &Options) -> Result<PathBuf> {
+/// default, the same file `host-tools rootfs` makes), with `kernel_modules`
+/// (the kernel's `/lib/modules/<release>` tree, for the `debian` profile)
+/// as the image's `/lib/modules/<release>`.
+pub fn root_filesystem(opts: &Options, kernel_modules: Option<&Path>) -> Result<PathBuf> {
     if let Some(system) = &opts.system {
         ui::step(&format!("root filesystem: {} (--system)", system.display()));
         return Ok(system.clone());
@@ -565,6 +567,7 @@ pub fn root_filesystem(opts: &Options) -> Result<PathBuf> {
         .out
         .join(contract::DEFAULT_IMAGE.trim_start_matches('/'));
     rootfs_opts.settings.work_dir = opts.out.join("packages");
+    rootfs_opts.kernel_modules = kernel_modules.map(Path::to_path_buf);
     let built = rootfs::build(&rootfs_opts, |b| {
         let what = if b.cached { "cached" } else { "built" };
         ui::detail(&format!(
@@ -575,8 +578,12 @@ pub fn root_filesystem(opts: &Options) -> Result<PathBuf> {
         ));
     })?;
     let rebuilt = built.packages.iter().filter(|b| !b.cached).count();
+    let modules = match &built.modules_release {
+        Some(release) => format!(", the modules of {release}"),
+        None => String::new(),
+    };
     step.done(&format!(
-        "{} packages ({rebuilt} built), {} ({})",
+        "{} packages ({rebuilt} built){modules}, {} ({})",
         built.packages.len(),
         built.image.display(),
         ui::human_size(built.size)

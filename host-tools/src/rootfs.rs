@@ -8,6 +8,13 @@
 //! The skeleton (`rootfs/`: `/etc`, stage 2's scripts) is the `base`
 //! package's source, so it is cached and conflict-checked like any package.
 //!
+//! With a kernel whose drivers are modules (the `debian` profile), its whole
+//! module tree goes into the image as `/lib/modules/<release>`, as it is
+//! (signed `.ko` files, `modules.dep`, `modules.alias`): stage 1 carries only
+//! what it needs to find the media ([`initramfs`]), and stage 2's `modules`
+//! service loads the rest for the hardware it finds
+//! (`rootfs/sbin/k1os-modules`).
+//!
 //! Repository packages (`repository = true`) are not built here and never
 //! staged: `repo build` publishes them for warp. The image ships nothing
 //! under `/usr/local` and `/opt` but empty directories: that is where warp
@@ -53,6 +60,10 @@ pub struct Options {
     /// The image (default `build/system.squashfs`).
     pub image: PathBuf,
     pub compression: Compression,
+    /// A kernel's `/lib/modules/<release>` tree to ship in the image (the
+    /// `debian` profile's `build/kernel/modules`); `None` for a kernel with
+    /// its drivers built in.
+    pub kernel_modules: Option<PathBuf>,
 }
 
 impl Options {
@@ -64,6 +75,7 @@ impl Options {
             staging: build.join("rootfs"),
             image: build.join("system.squashfs"),
             compression,
+            kernel_modules: None,
         }
     }
 }
@@ -79,6 +91,9 @@ pub struct Rootfs {
     pub verity: Verity,
     /// Files, directories and symlinks in the image (the root excluded).
     pub entries: usize,
+    /// The kernel release whose modules the image carries
+    /// (`/lib/modules/<release>`), if any.
+    pub modules_release: Option<String>,
     /// Time spent packing the image.
     pub pack_time: Duration,
 }
@@ -91,6 +106,10 @@ pub fn build(opts: &Options, report: impl FnMut(&Built)) -> Result<Rootfs> {
     let built = plan.build_selected(|p| !p.repository, report)?;
     let start = Instant::now();
     stage(&built, &opts.staging)?;
+    let modules_release = match &opts.kernel_modules {
+        Some(tree) => Some(stage_kernel_modules(tree, &opts.staging)?),
+        None => None,
+    };
     let shipped: Vec<_> = plan
         .packages
         .iter()
@@ -115,6 +134,7 @@ pub fn build(opts: &Options, report: impl FnMut(&Built)) -> Result<Rootfs> {
         size,
         verity,
         entries,
+        modules_release,
         pack_time: start.elapsed(),
     })
 }
@@ -147,6 +167,48 @@ pub fn stage(built: &[Built], staging: &Path) -> Result<usize> {
             .with_context(|| format!("staging package `{}` into {}", b.name, staging.display()))?;
     }
     Ok(owners.len())
+}
+
+/// Copies the module tree `tree` (a `/lib/modules/<release>` directory with
+/// its `modules.dep`; a symlink to one, like `build/kernel/modules`, counts
+/// as the directory it points to) into `staging` as
+/// `/lib/modules/<release>`. Returns the release. A package that installs
+/// something there already is an error: the kernel's tree is not merged
+/// with anything.
+pub fn stage_kernel_modules(tree: &Path, staging: &Path) -> Result<String> {
+    crate::kernel::debian::check_module_tree(tree)?;
+    let real = fs::canonicalize(tree).with_context(|| format!("resolving {}", tree.display()))?;
+    let release = real
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .with_context(|| {
+            format!(
+                "{}: no directory name to take the release from",
+                tree.display()
+            )
+        })?;
+    let modules = staging.join("lib/modules");
+    let dest = modules.join(&release);
+    ensure!(
+        !dest.exists(),
+        "a package installs /lib/modules/{release} already: the kernel's module tree {} \
+         cannot be put there",
+        tree.display()
+    );
+    fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
+    for dir in [staging.join("lib"), modules, dest.clone()] {
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("setting the mode of {}", dir.display()))?;
+    }
+    packages::tree::copy_tree(&real, &dest, None).with_context(|| {
+        format!(
+            "copying the kernel's modules {} into {}",
+            tree.display(),
+            dest.display()
+        )
+    })?;
+    Ok(release)
 }
 
 /// What stage 1 needs from the image (`docs/boot-contract.md`, "Modes"):
@@ -376,5 +438,43 @@ mod tests {
         let err = check_staging(r).unwrap_err().to_string();
         assert!(err.contains("/usr/local/bin/tool: a file"), "{err}");
         assert!(err.contains("/opt/link: a symlink"), "{err}");
+    }
+
+    #[test]
+    fn the_kernel_module_tree_goes_to_lib_modules_release() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("cache/modules/6.1.0-99-amd64");
+        fs::create_dir_all(tree.join("kernel/drivers/net")).unwrap();
+        fs::write(tree.join("kernel/drivers/net/e1000.ko"), b"\x7fELF").unwrap();
+        fs::write(tree.join("modules.dep"), "kernel/drivers/net/e1000.ko:\n").unwrap();
+        // Through a link named `modules`, as build/kernel/modules is.
+        let link = tmp.path().join("modules");
+        std::os::unix::fs::symlink(&tree, &link).unwrap();
+        let staging = tmp.path().join("staging");
+        fs::create_dir_all(staging.join("lib/k1os")).unwrap();
+
+        let release = stage_kernel_modules(&link, &staging).unwrap();
+        assert_eq!(release, "6.1.0-99-amd64");
+        let dest = staging.join("lib/modules/6.1.0-99-amd64");
+        assert_eq!(
+            fs::read(dest.join("kernel/drivers/net/e1000.ko")).unwrap(),
+            b"\x7fELF"
+        );
+        assert!(dest.join("modules.dep").is_file());
+        assert!(staging.join("lib/k1os").is_dir(), "the rest of /lib stays");
+
+        // Twice: the tree is not merged with what is there.
+        let err = stage_kernel_modules(&link, &staging)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("installs /lib/modules/6.1.0-99-amd64 already"),
+            "{err}"
+        );
+        // Not a module tree: named, with what it lacks.
+        let err = stage_kernel_modules(tmp.path().join("cache").as_path(), &staging)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no modules.dep"), "{err}");
     }
 }

@@ -38,6 +38,7 @@ impl Scratch {
             staging: self.root.join("staging"),
             image: self.root.join(image),
             compression: Compression::Zstd,
+            kernel_modules: None,
         }
     }
 

@@ -683,6 +683,7 @@ fn rootfs_leaves_repository_packages_out_of_the_image() {
         staging: s.path("staging"),
         image: s.path("system.squashfs"),
         compression: Compression::Zstd,
+        kernel_modules: None,
     };
     let built = rootfs::build(&opts, |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
     let names: Vec<&str> = built.packages.iter().map(|b| b.name.as_str()).collect();

@@ -11,6 +11,12 @@
 //!   that kernel never starts.
 //! - Its ESP holds the packages' binaries byte for byte; two builds are
 //!   byte-identical.
+//! - Its root image carries the rest of Debian's modules
+//!   (`/lib/modules/<release>`), which stage 2's `modules` service loads for
+//!   the hardware: a virtio-net card's driver at boot (coldplug, under
+//!   Secure Boot's lockdown: the module's signature is checked), then DHCP
+//!   on it; a USB serial adapter plugged in later (hotplug). Neither driver
+//!   is in the initramfs.
 //!
 //! The ISO is built with its own build directory (`K1OS_BUILD_DIR`), so the
 //! kernel the other suites boot (`build/kernel/`) stays theirs. Serial logs:
@@ -24,7 +30,7 @@ use std::time::{Duration, Instant};
 use common::{OrPanic, PROMPT, power_off};
 use host_tools::iso::{self, TITLE_AUTO, signed};
 use host_tools::run::Cmd;
-use host_tools::vm::{Console, Drive, Firmware, Machine};
+use host_tools::vm::{Console, Drive, Firmware, Machine, Network};
 use host_tools::{paths, testimg};
 use k1os_contract::contract;
 
@@ -107,9 +113,51 @@ fn assert_shown(s: &Console, needle: &str) {
     }
 }
 
+/// The lines stage 2's `modules` service (`/sbin/k1os-modules`) writes to
+/// the kernel log.
+const COLDPLUG_LINE: &str = "k1os: modules: coldplug: ";
+const HOTPLUG_LINE: &str = "k1os: modules: hotplug: ";
+/// For the coldplug (a modprobe over every device's modalias under TCG) and
+/// a DHCP lease after it.
+const MODULES_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The kernel log's lines that contain `needle`, waited for (`dmesg` in a
+/// loop in the guest) up to [`MODULES_TIMEOUT`].
+fn kernel_log_lines(s: &mut Console, needle: &str) -> String {
+    let command = format!(
+        "i=0; while ! dmesg | grep -q '{needle}' && [ $i -lt {} ]; do sleep 1; i=$((i+1)); done; \
+         dmesg | grep '{needle}'",
+        MODULES_TIMEOUT.as_secs()
+    );
+    s.run_ok(&command, MODULES_TIMEOUT + SHELL_TIMEOUT)
+        .or_panic()
+}
+
+/// The lines of `text` (a command's output, the console's kernel messages
+/// mixed in) that contain `needle`, each once.
+fn only_lines_with(text: &str, needle: &str) -> String {
+    let mut lines: Vec<&str> = text.lines().filter(|l| l.contains(needle)).collect();
+    // The console shows each kernel message too.
+    lines.dedup();
+    lines.join("\n")
+}
+
+/// The names of the modules the kernel has loaded (`/proc/modules`).
+fn loaded_modules(s: &mut Console) -> Vec<String> {
+    s.run_ok("cut -d' ' -f1 /proc/modules", SHELL_TIMEOUT)
+        .or_panic()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
 #[test]
 fn debian_iso_boots_to_stage2_under_secure_boot() {
-    let vm = Machine::firmware(Firmware::SecureBoot).drive(Drive::cdrom(debian_iso()).boot());
+    // A virtio-net card: its driver (virtio_net, with net_failover and
+    // failover) is not in the initramfs, only in the root image.
+    let vm = Machine::firmware(Firmware::SecureBoot)
+        .drive(Drive::cdrom(debian_iso()).boot())
+        .network(Network::Restricted { forwards: vec![] });
     let mut s = boot_to_stage2(&vm, "sb_debian_cdrom");
     // shim ran (it leaves its MOK list in a table the kernel finds: shim's
     // own signature is what the firmware checked); the kernel's EFI stub and
@@ -123,16 +171,67 @@ fn debian_iso_boots_to_stage2_under_secure_boot() {
     ] {
         assert_shown(&s, line);
     }
+
+    // The coldplug found the card and loaded its driver from the image:
+    // under lockdown, so the module's signature was accepted.
+    let coldplug = kernel_log_lines(&mut s, COLDPLUG_LINE);
+    assert!(coldplug.contains(" virtio_net"), "{coldplug}");
+    let loaded = loaded_modules(&mut s);
+    for module in ["virtio_net", "net_failover", "failover"] {
+        assert!(
+            loaded.iter().any(|m| m == module),
+            "{}",
+            s.failure(&format!("{module} is not loaded: {loaded:?}"))
+        );
+    }
+    let modules = s
+        .run_ok("ls -1 /lib/modules/$(uname -r)/", SHELL_TIMEOUT)
+        .or_panic();
+    for file in ["kernel", "modules.dep", "modules.alias"] {
+        assert!(modules.lines().any(|l| l == file), "{modules}");
+    }
+    // And the network service configured it (QEMU's DHCP server).
+    s.wait_for("k1os: network: eth0 10.0.2.15/24", MODULES_TIMEOUT)
+        .or_panic();
+    let status = s
+        .run_ok("k1os-service status modules", SHELL_TIMEOUT)
+        .or_panic();
+    assert!(status.contains("modules: running"), "{status}");
+    eprintln!(
+        "under Secure Boot: {}",
+        only_lines_with(&coldplug, COLDPLUG_LINE)
+    );
     power_off(&mut s, POWER_OFF_TIMEOUT);
 }
 
+/// Through K1OS's GRUB in BIOS (QEMU's `pc`, whose ACPI lets PCI cards be
+/// plugged in while it runs); then an Intel e1000 network card plugged in:
+/// the hotplug half of the `modules` service loads `e1000` from the image
+/// for it, and the network service gets a lease on it.
 #[test]
 fn debian_iso_boots_through_grub_in_bios() {
-    let vm = Machine::firmware(Firmware::Bios)
-        .q35()
-        .drive(Drive::cdrom(debian_iso()).boot());
+    let vm = Machine::firmware(Firmware::Bios).drive(Drive::cdrom(debian_iso()).boot());
     let mut s = boot_to_stage2(&vm, "sb_debian_bios_cdrom");
     assert_shown(&s, "Linux version 6.1.0-56-amd64");
+    kernel_log_lines(&mut s, COLDPLUG_LINE);
+    assert!(!loaded_modules(&mut s).iter().any(|m| m == "e1000"));
+
+    // QEMU's user network, restricted: its DHCP server and nothing else.
+    s.monitor()
+        .command_quiet("netdev_add user,id=hotplug0,restrict=on")
+        .or_panic();
+    s.monitor()
+        .command_quiet("device_add e1000,netdev=hotplug0,id=hotplug0nic")
+        .or_panic();
+    // The card's PCI vendor and device id, in its modalias.
+    let hotplug = kernel_log_lines(&mut s, "for pci:v00008086d0000100E");
+    assert!(
+        hotplug.contains(&format!("{HOTPLUG_LINE}e1000 ")),
+        "{hotplug}"
+    );
+    s.wait_for("k1os: network: eth0 10.0.2.15/24", MODULES_TIMEOUT)
+        .or_panic();
+    eprintln!("{}", only_lines_with(&hotplug, HOTPLUG_LINE));
     power_off(&mut s, POWER_OFF_TIMEOUT);
 }
 

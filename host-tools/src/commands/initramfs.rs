@@ -53,20 +53,7 @@ pub fn exec(args: Args) -> Result<()> {
         }
         None => None,
     };
-    // The kernel in build/kernel/ decides, like it decides what `iso` and
-    // the tests boot: Debian's has its drivers as modules (and links its
-    // tree there), K1OS's own have them built in (and no link).
-    let kernel_modules = args.kernel_modules.or_else(|| {
-        let link = kernel::output_dir().join("modules");
-        link.exists().then(|| {
-            ui::note(&format!(
-                "packing the modules of {} (the kernel in {} is the debian profile's)",
-                link.display(),
-                kernel::output_dir().display()
-            ));
-            link
-        })
-    });
+    let kernel_modules = args.kernel_modules.or_else(super::kernel_modules_of_build);
     if let Some(tree) = &kernel_modules {
         kernel::debian::check_module_tree(tree)?;
     }

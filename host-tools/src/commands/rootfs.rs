@@ -13,9 +13,15 @@ logs go to build/packages/<name>.log. The image's dm-verity hash tree is
 appended to it (`./k1os initramfs --image` makes an initramfs that trusts it).
 Two runs give the same bytes.
 
+With --kernel-modules (a /lib/modules/<release> tree with its modules.dep, the
+`debian` profile's build/kernel/modules) the image carries that tree as
+/lib/modules/<release>, and stage 2 loads the modules its hardware needs
+(docs/boot-contract.md, \"Kernel modules in stage 2\").
+
 Examples:
   ./k1os rootfs                  build/rootfs/ and build/system.squashfs (zstd)
-  ./k1os rootfs --compress xz --image /tmp/small.squashfs")]
+  ./k1os rootfs --compress xz --image /tmp/small.squashfs
+  ./k1os rootfs --kernel-modules build/kernel/modules  with Debian's modules")]
 pub struct Args {
     /// Compression of the squashfs
     #[arg(long, value_enum, default_value = "zstd")]
@@ -30,6 +36,11 @@ pub struct Args {
     /// The packages directory [default: <checkout>/packages]
     #[arg(long, value_name = "DIR")]
     packages: Option<PathBuf>,
+    /// Ship this /lib/modules/<release> tree in the image [default:
+    /// build/kernel/modules when the kernel in build/kernel/ has one (the
+    /// `debian` profile), else none]
+    #[arg(long, value_name = "DIR")]
+    kernel_modules: Option<PathBuf>,
 }
 
 pub fn exec(args: Args) -> Result<()> {
@@ -54,6 +65,7 @@ pub fn exec(args: Args) -> Result<()> {
     if let Some(dir) = args.packages {
         opts.settings.packages_dir = dir;
     }
+    opts.kernel_modules = args.kernel_modules.or_else(super::kernel_modules_of_build);
     let start = std::time::Instant::now();
     let built = rootfs::build(&opts, |b| {
         let what = if b.cached { "cached" } else { "built" };
@@ -70,6 +82,9 @@ pub fn exec(args: Args) -> Result<()> {
         super::spelling(&args.compress),
         built.pack_time.as_secs_f64()
     ));
+    if let Some(release) = &built.modules_release {
+        ui::step(&format!("kernel modules: /lib/modules/{release}"));
+    }
     ui::step(&format!(
         "dm-verity: root hash {}, hash tree {} ({} bytes) appended",
         built.verity.root_hex(),
