@@ -117,6 +117,8 @@ fn assert_shown(s: &Console, needle: &str) {
 /// the kernel log.
 const COLDPLUG_LINE: &str = "k1os: modules: coldplug: ";
 const HOTPLUG_LINE: &str = "k1os: modules: hotplug: ";
+/// The network service's line for a lease from QEMU's DHCP server.
+const LEASE_LINE: &str = "k1os: network: eth0 10.0.2.15/24";
 /// For the coldplug (a modprobe over every device's modalias under TCG) and
 /// a DHCP lease after it.
 const MODULES_TIMEOUT: Duration = Duration::from_secs(120);
@@ -191,8 +193,7 @@ fn debian_iso_boots_to_stage2_under_secure_boot() {
         assert!(modules.lines().any(|l| l == file), "{modules}");
     }
     // And the network service configured it (QEMU's DHCP server).
-    s.wait_for("k1os: network: eth0 10.0.2.15/24", MODULES_TIMEOUT)
-        .or_panic();
+    kernel_log_lines(&mut s, LEASE_LINE);
     let status = s
         .run_ok("k1os-service status modules", SHELL_TIMEOUT)
         .or_panic();
@@ -229,8 +230,7 @@ fn debian_iso_boots_through_grub_in_bios() {
         hotplug.contains(&format!("{HOTPLUG_LINE}e1000 ")),
         "{hotplug}"
     );
-    s.wait_for("k1os: network: eth0 10.0.2.15/24", MODULES_TIMEOUT)
-        .or_panic();
+    kernel_log_lines(&mut s, LEASE_LINE);
     eprintln!("{}", only_lines_with(&hotplug, HOTPLUG_LINE));
     power_off(&mut s, POWER_OFF_TIMEOUT);
 }
