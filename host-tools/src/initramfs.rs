@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use k1os_contract::contract;
 
+use crate::iso::stamp::{Inputs, Stamp};
 use crate::run::Cmd;
 use crate::verity::Verity;
 use crate::{paths, ui};
@@ -217,15 +218,27 @@ pub fn build(
     }
     let archive = write_newc(entries, source_date_epoch()?)?;
     let raw_size = archive.len() as u64;
-    let image = compress(&archive, compression)?;
     let image_path = out.join("initramfs.img");
-    write_file(&image_path, &image)?;
+    // The same archive compressed the same way gives the same bytes: an
+    // image made from it before is kept (zstd -19 of Debian's modules takes
+    // seconds).
+    let mut inputs = Inputs::new("initramfs");
+    inputs.text("archive", &crate::hash::sha256_hex(&archive));
+    inputs.text("compression", &format!("{compression:?}"));
+    let stamp = Stamp::new(out, "initramfs.img", &inputs);
+    if !stamp.is_fresh(&[&image_path]) {
+        write_file(&image_path, &compress(&archive, compression)?)?;
+        stamp.record(&[&image_path])?;
+    }
+    let image_size = std::fs::metadata(&image_path)
+        .with_context(|| format!("reading {}", image_path.display()))?
+        .len();
     Ok(Initramfs {
         init: init_path,
         image: image_path,
         init_size,
         raw_size,
-        image_size: image.len() as u64,
+        image_size,
         modules: selection,
         modules_size,
     })

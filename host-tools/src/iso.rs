@@ -578,12 +578,16 @@ pub fn root_filesystem(opts: &Options, kernel_modules: Option<&Path>) -> Result<
         ));
     })?;
     let rebuilt = built.packages.iter().filter(|b| !b.cached).count();
+    let kept = match built.packed {
+        true => "",
+        false => ", up to date",
+    };
     let modules = match &built.modules_release {
         Some(release) => format!(", the modules of {release}"),
         None => String::new(),
     };
     step.done(&format!(
-        "{} packages ({rebuilt} built){modules}, {} ({})",
+        "{} packages ({rebuilt} built){modules}, {} ({}{kept})",
         built.packages.len(),
         built.image.display(),
         ui::human_size(built.size)

@@ -166,10 +166,18 @@ fn a_second_build_with_nothing_changed_rebuilds_no_package() {
         fs::read_to_string(s.root.join("staging/usr/bin/app")).unwrap(),
         "#!/bin/sh\necho hello\n"
     );
+    assert!(first.packed && second.packed);
+    // The same tree again into an image it made: that image is kept (its
+    // stamp says what it was packed from).
+    let again = rootfs::build(&s.options("two.squashfs"), |_| {}).unwrap();
+    assert!(!again.packed, "same tree, same image: kept");
+    assert_eq!(again.verity, second.verity);
 
-    // A change in a tree source rebuilds its package and what depends on it.
+    // A change in a tree source rebuilds its package and what depends on it,
+    // and the image is packed again.
     fs::write(tree.join("greeting"), "bonjour\n").unwrap();
-    let third = rootfs::build(&s.options("three.squashfs"), |_| {}).unwrap();
+    let third = rootfs::build(&s.options("two.squashfs"), |_| {}).unwrap();
+    assert!(third.packed, "the tree changed: packed again");
     assert_eq!(built_names(&third, false), vec!["lib", "app"]);
     assert_eq!(built_names(&third, true), vec!["skel"]);
     assert_ne!(

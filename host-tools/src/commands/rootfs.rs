@@ -11,7 +11,8 @@ use host_tools::ui;
 Packages are cached in $K1OS_CACHE by a hash of their inputs; their build
 logs go to build/packages/<name>.log. The image's dm-verity hash tree is
 appended to it (`./k1os initramfs --image` makes an initramfs that trusts it).
-Two runs give the same bytes.
+Two runs give the same bytes; when the staged tree is the same as for the
+image already there (its stamp, FILE.stamp), that image is kept.
 
 With --kernel-modules (a /lib/modules/<release> tree with its modules.dep, the
 `debian` profile's build/kernel/modules) the image carries that tree as
@@ -76,8 +77,12 @@ pub fn exec(args: Args) -> Result<()> {
             b.elapsed.as_secs_f64()
         ));
     })?;
+    let packed = match built.packed {
+        true => "packed",
+        false => "up to date (packed from the same tree before)",
+    };
     ui::step(&format!(
-        "squashfs: {} entries, {} ({:.1} s)",
+        "squashfs: {} entries, {}, {packed} ({:.1} s)",
         built.entries,
         super::spelling(&args.compress),
         built.pack_time.as_secs_f64()

@@ -11,8 +11,19 @@ use crate::hash::{sha256_file, sha256_hex};
 /// sha256 of a directory's content: for every entry, sorted by path, its
 /// relative path, its type, for files the executable bit and the content's
 /// sha256, for symlinks the target. Owners, other mode bits and times are
-/// left out, as the image leaves them out.
+/// left out (a package's key: its build script sets the modes it ships).
 pub fn tree_hash(dir: &Path) -> Result<String> {
+    hash_tree(dir, false)
+}
+
+/// [`tree_hash`] with every entry's permission bits (`mode & 0o7777`) too:
+/// everything of a tree that `mksquashfs -all-root -all-time` records, so
+/// equal hashes mean equal images (the root filesystem's stamp).
+pub fn tree_hash_with_modes(dir: &Path) -> Result<String> {
+    hash_tree(dir, true)
+}
+
+fn hash_tree(dir: &Path, with_modes: bool) -> Result<String> {
     let mut text: Vec<u8> = Vec::new();
     let mut entries = Vec::new();
     walk(dir, Path::new(""), &mut entries)?;
@@ -37,6 +48,9 @@ pub fn tree_hash(dir: &Path) -> Result<String> {
             text.extend_from_slice(sha256_file(&full)?.as_bytes());
         } else {
             bail!("{} is not a file, directory or symlink", full.display());
+        }
+        if with_modes {
+            text.extend_from_slice(format!(" {:o}", meta.permissions().mode() & 0o7777).as_bytes());
         }
         text.push(b'\n');
     }
@@ -151,5 +165,28 @@ mod tests {
         assert_ne!(h2, h3);
         fs::write(d.join("etc/a"), "2").unwrap();
         assert_ne!(h3, tree_hash(d).unwrap());
+    }
+
+    #[test]
+    fn the_hash_with_modes_sees_every_permission_bit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        fs::create_dir(d.join("etc")).unwrap();
+        fs::write(d.join("etc/shadow"), "root:*:1::::::\n").unwrap();
+        fs::set_permissions(d.join("etc/shadow"), fs::Permissions::from_mode(0o644)).unwrap();
+        let (plain, moded) = (tree_hash(d).unwrap(), tree_hash_with_modes(d).unwrap());
+        assert_ne!(plain, moded);
+        // 0640: not the executable bit, so the package key stays, the
+        // image's stamp does not.
+        fs::set_permissions(d.join("etc/shadow"), fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(plain, tree_hash(d).unwrap());
+        assert_ne!(moded, tree_hash_with_modes(d).unwrap());
+        let moded = tree_hash_with_modes(d).unwrap();
+        fs::set_permissions(d.join("etc"), fs::Permissions::from_mode(0o700)).unwrap();
+        assert_ne!(
+            moded,
+            tree_hash_with_modes(d).unwrap(),
+            "a directory's mode"
+        );
     }
 }
