@@ -137,11 +137,14 @@ pub fn crates_from_tree(tree: &str, metadata: &str) -> Result<Vec<Crate>> {
 }
 
 /// The text of `THIRD-PARTY-NOTICES`. `kernel` is the pinned Linux source the
-/// image's kernel is built from (it ships on the boot media next to the image).
+/// image's kernel is built from (it ships on the boot media next to the
+/// image); `modules`, the release whose kernel modules the image carries in
+/// `/lib/modules/<release>` (the `debian` profile's), if any.
 pub fn render(
     packages: &[Package],
     crates: &[(&str, Vec<Crate>)],
     kernel: Option<&crate::kernel::Pin>,
+    modules: Option<&str>,
 ) -> String {
     let mut out = String::from(
         "THIRD-PARTY NOTICES for K1OS\n\
@@ -181,6 +184,16 @@ pub fn render(
             pin.upstream
         );
     }
+    if let Some(release) = modules {
+        out += &format!(
+            "Linux kernel modules {release} (/lib/modules/{release})\n  \
+             licence: GPL-2.0-only (some modules dual-licensed with it, as each module's\n  \
+             MODULE_LICENSE says)\n  \
+             source: shipped as they came, signatures included; for the `debian` kernel\n  \
+             profile, Debian's package linux-image-{release}, built by Debian from the\n  \
+             Linux source above, whose complete corresponding source that is.\n\n"
+        );
+    }
     for (binary, list) in crates {
         out += &format!("Rust crates compiled into {binary}\n");
         out += &"-".repeat(28 + binary.len());
@@ -217,8 +230,9 @@ pub fn license_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Writes `THIRD-PARTY-NOTICES` and the crates' licence files under `root`
-/// (a root filesystem staging tree). Returns the notices' path.
-pub fn write_into(root: &Path, packages: &[Package]) -> Result<PathBuf> {
+/// (a root filesystem staging tree; `modules`: the kernel release whose
+/// modules it carries, see [`render`]). Returns the notices' path.
+pub fn write_into(root: &Path, packages: &[Package], modules: Option<&str>) -> Result<PathBuf> {
     let mut crates = Vec::new();
     for binary in SHIPPED_BINARIES {
         crates.push((*binary, shipped_crates(binary)?));
@@ -256,7 +270,7 @@ pub fn write_into(root: &Path, packages: &[Package]) -> Result<PathBuf> {
     let path = root.join(NOTICES_PATH);
     std::fs::create_dir_all(path.parent().unwrap_or(root))?;
     let pin = crate::kernel::Pin::load()?;
-    std::fs::write(&path, render(packages, &crates, Some(&pin)))
+    std::fs::write(&path, render(packages, &crates, Some(&pin), modules))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
@@ -296,7 +310,7 @@ mod tests {
     #[test]
     fn every_shipped_crate_gets_a_licence_directory() {
         let root = tempfile::tempdir().unwrap();
-        let notices = write_into(root.path(), &[]).unwrap();
+        let notices = write_into(root.path(), &[], None).unwrap();
         assert!(notices.ends_with(NOTICES_PATH));
         for c in shipped_crates("init-nostd").unwrap() {
             let dir = root
@@ -319,10 +333,26 @@ mod tests {
         let packages = crate::packages::load(&crate::packages::packages_dir()).unwrap();
         let crates = shipped_crates("init-nostd").unwrap();
         let pin = crate::kernel::Pin::load().unwrap();
-        let text = render(&packages, &[("init-nostd", crates.clone())], Some(&pin));
+        let text = render(
+            &packages,
+            &[("init-nostd", crates.clone())],
+            Some(&pin),
+            None,
+        );
         assert!(
             text.contains(&format!("Linux {}", pin.version)),
             "the kernel is listed"
+        );
+        assert!(
+            !text.contains("kernel modules"),
+            "none shipped, none listed"
+        );
+        let with_modules = render(&packages, &[], Some(&pin), Some("6.1.0-56-amd64"));
+        assert!(
+            with_modules.contains(
+                "Linux kernel modules 6.1.0-56-amd64 (/lib/modules/6.1.0-56-amd64)\n  licence: GPL-2.0-only"
+            ),
+            "{with_modules}"
         );
         for p in &packages {
             assert!(

@@ -120,7 +120,7 @@ pub fn build(opts: &Options, report: impl FnMut(&Built)) -> Result<Rootfs> {
         .filter(|p| !p.package.repository)
         .map(|p| p.package.clone())
         .collect();
-    notices::write_into(&opts.staging, &shipped)?;
+    notices::write_into(&opts.staging, &shipped, modules_release.as_deref())?;
     let entries = count_entries(&opts.staging)?;
     check_staging(&opts.staging)?;
     let epoch = initramfs::source_date_epoch()?;

@@ -381,6 +381,14 @@ fn debian_iso_layout_and_reproducibility() {
         signed.shim.display()
     );
 
+    // The image ships Debian's modules: its notices say so (the ISO's
+    // /THIRD-PARTY-NOTICES is the image's).
+    let notices = std::fs::read_to_string(work.join("THIRD-PARTY-NOTICES")).unwrap();
+    assert!(
+        notices.contains("Linux kernel modules 6.1.0-56-amd64 (/lib/modules/6.1.0-56-amd64)"),
+        "{notices}"
+    );
+
     let other = tempfile::tempdir().unwrap();
     let (second, took) = build_debian_iso(other.path());
     eprintln!("second build: {:.1} s", took.as_secs_f64());
