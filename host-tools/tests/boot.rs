@@ -76,21 +76,13 @@ fn persistent_mode_keeps_a_file_across_boots() {
         .drive(Drive::cdrom(&m.iso))
         .drive(Drive::virtio(&data));
 
-    let first = boot(
-        &base.clone().append(testimg::TEST_WRITE),
-        "boot_persist_1_write",
+    common::assert_persists_across_boots(
+        &base,
+        &data,
+        "boot_persist",
+        BOOT_TIMEOUT,
+        assert_reached_stage2,
     );
-    assert_reached_stage2(&first);
-    assert_mode(&first, Mode::Persist);
-    first.assert_line(testimg::TEST_WROTE);
-
-    let second = boot(&base, "boot_persist_2_read");
-    assert_reached_stage2(&second);
-    assert_mode(&second, Mode::Persist);
-    let found = format!("{}{}", testimg::TEST_FOUND, testimg::PERSISTED_CONTENT);
-    second.assert_line(&found);
-
-    assert_upper_file(Data::Image(&data), testimg::PERSISTED_FILE, &persisted());
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{Data, OrPanic, assert_mode, assert_upper_file, boot_value, exec_marker};
+use common::{OrPanic, assert_mode, boot_value, exec_marker};
 use host_tools::initramfs::{self, Compression};
 use host_tools::kernel::debian;
 use host_tools::testimg;
@@ -115,24 +115,12 @@ fn debian_kernel_persistent_mode_keeps_a_file_across_boots() {
         .drive(Drive::cdrom(&m.iso))
         .drive(Drive::virtio(&data));
 
-    let first = boot(
-        &base.clone().append(testimg::TEST_WRITE),
-        "debian_persist_1_write",
-    );
-    assert_reached_stage2(&first);
-    assert_mode(&first, Mode::Persist);
-    first.assert_line(testimg::TEST_WROTE);
-
-    let second = boot(&base, "debian_persist_2_read");
-    assert_reached_stage2(&second);
-    assert_mode(&second, Mode::Persist);
-    let found = format!("{}{}", testimg::TEST_FOUND, testimg::PERSISTED_CONTENT);
-    second.assert_line(&found);
-
-    assert_upper_file(
-        Data::Image(&data),
-        testimg::PERSISTED_FILE,
-        &format!("{}\n", testimg::PERSISTED_CONTENT),
+    common::assert_persists_across_boots(
+        &base,
+        &data,
+        "debian_persist",
+        BOOT_TIMEOUT,
+        assert_reached_stage2,
     );
 }
 

@@ -196,6 +196,41 @@ pub fn boot(vm: &host_tools::vm::Machine, name: &str, timeout: Duration) -> Boot
     log
 }
 
+/// Persistent mode across two boots of `base` (its data disk the ext4
+/// image `data`): the first boot's test stage 2 writes the test file
+/// ([`testimg::TEST_WRITE`]), the second finds it, and the file is in the
+/// disk's upper layer. `reached` is the suite's own check that a boot got
+/// through stage 1 to the end of stage 2 (what it asserts differs with the
+/// kernel); the logs are `<name>_1_write` and `<name>_2_read`.
+pub fn assert_persists_across_boots(
+    base: &host_tools::vm::Machine,
+    data: &Path,
+    name: &str,
+    timeout: Duration,
+    reached: impl Fn(&BootLog),
+) {
+    let first = boot(
+        &base.clone().append(testimg::TEST_WRITE),
+        &format!("{name}_1_write"),
+        timeout,
+    );
+    reached(&first);
+    assert_mode(&first, Mode::Persist);
+    first.assert_line(testimg::TEST_WROTE);
+
+    let second = boot(base, &format!("{name}_2_read"), timeout);
+    reached(&second);
+    assert_mode(&second, Mode::Persist);
+    let found = format!("{}{}", testimg::TEST_FOUND, testimg::PERSISTED_CONTENT);
+    second.assert_line(&found);
+
+    assert_upper_file(
+        Data::Image(data),
+        testimg::PERSISTED_FILE,
+        &format!("{}\n", testimg::PERSISTED_CONTENT),
+    );
+}
+
 /// How a boot ended, after how long, and where its serial log is.
 pub fn report(log: &BootLog) {
     eprintln!(
