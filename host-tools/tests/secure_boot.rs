@@ -18,20 +18,20 @@
 //!   on it; a USB serial adapter plugged in later (hotplug). Neither driver
 //!   is in the initramfs.
 //!
-//! The ISO is built with its own build directory (`K1OS_BUILD_DIR`), so the
+//! The ISO is built with its own build directory (`common::build_iso`), so the
 //! kernel the other suites boot (`build/kernel/`) stays theirs. Serial logs:
 //! `build/test-logs/sb_*.log`. Each UEFI boot under TCG takes about a minute.
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{OrPanic, PROMPT, power_off};
 use host_tools::iso::{self, TITLE_AUTO, signed};
+use host_tools::paths;
 use host_tools::run::Cmd;
 use host_tools::vm::{Console, Drive, Firmware, Machine, Network};
-use host_tools::{paths, testimg};
 use k1os_contract::contract;
 
 /// From QEMU's start to the stage-2 marker: Debian's kernel loads 54
@@ -42,35 +42,10 @@ const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(60);
 /// For the firmware to try (and refuse) the unsigned ISO.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// `host-tools iso --profile debian` with the test epoch and `build` as its
-/// build directory (the ISO is `build/k1os.iso`).
-fn build_debian_iso(build: &Path) -> (PathBuf, Duration) {
-    let start = Instant::now();
-    let run = Cmd::new(env!("CARGO_BIN_EXE_host-tools"))
-        .args(["iso", "--profile", "debian"])
-        .env(paths::BUILD_DIR_ENV, build)
-        .env("SOURCE_DATE_EPOCH", testimg::SOURCE_DATE_EPOCH)
-        .stdin_null()
-        .output_unchecked()
-        .or_panic();
-    assert!(
-        run.success,
-        "`K1OS_BUILD_DIR={} host-tools iso --profile debian` failed:\n{}{}",
-        build.display(),
-        run.stdout,
-        run.stderr
-    );
-    (iso::iso_path(build), start.elapsed())
-}
-
 /// `build/test-debian-iso/k1os.iso`, built once per process.
 fn debian_iso() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let (iso, took) = build_debian_iso(&paths::build_dir().join("test-debian-iso"));
-        eprintln!("{} ready in {:.1} s", iso.display(), took.as_secs_f64());
-        iso
-    })
+    BUILT.get_or_init(|| common::build_iso("debian", &paths::build_dir().join("test-debian-iso")))
 }
 
 /// Starts `vm`, chooses the default entry, waits for stage 2 and a shell
@@ -390,8 +365,7 @@ fn debian_iso_layout_and_reproducibility() {
     );
 
     let other = tempfile::tempdir().unwrap();
-    let (second, took) = build_debian_iso(other.path());
-    eprintln!("second build: {:.1} s", took.as_secs_f64());
+    let second = common::build_iso("debian", other.path());
     let a = std::fs::read(iso).unwrap();
     let b = std::fs::read(&second).unwrap();
     assert_eq!(a.len(), b.len(), "sizes differ");

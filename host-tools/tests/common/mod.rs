@@ -282,23 +282,26 @@ pub fn qemu_iso() -> &'static Path {
     BUILT.get_or_init(|| build_iso("qemu", &paths::build_dir().join("test-iso")))
 }
 
-/// `host-tools iso --profile <profile> --out <out>` with the test epoch
-/// (built, or found up to date); the ISO's path. Callers keep it in a
+/// `host-tools iso --profile <profile>` with the test epoch and `out` as its
+/// whole build directory (`K1OS_BUILD_DIR`: its kernel too, so the kernel
+/// the other suites boot, `build/kernel/`, stays theirs) (built, or found
+/// up to date); the ISO's path, `<out>/k1os.iso`. Callers keep it in a
 /// `OnceLock`, one build per process.
 pub fn build_iso(profile: &str, out: &Path) -> PathBuf {
     let start = std::time::Instant::now();
     // A fixed epoch: the default, the last commit's time, would change
     // the ISO whenever someone commits while the tests run.
     let run = host_tools::run::Cmd::new(env!("CARGO_BIN_EXE_host-tools"))
-        .args(["iso", "--profile", profile, "--out"])
-        .arg(out)
+        .args(["iso", "--profile", profile])
+        .env(paths::BUILD_DIR_ENV, out)
         .env("SOURCE_DATE_EPOCH", testimg::SOURCE_DATE_EPOCH)
         .stdin_null()
         .output_unchecked()
         .or_panic();
     assert!(
         run.success,
-        "`host-tools iso --profile {profile} --out {}` failed:\n{}{}",
+        "`{}={} host-tools iso --profile {profile}` failed:\n{}{}",
+        paths::BUILD_DIR_ENV,
         out.display(),
         run.stdout,
         run.stderr
